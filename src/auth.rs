@@ -1,0 +1,241 @@
+//! API keys: which tenant a request acts for and what it may do.
+//!
+//! The tenant always comes from the key, never from the request body. Keys are looked
+//! up by their SHA-256 digest, so neither the lookup's timing nor a memory dump reveals
+//! a key, and keys are never logged.
+
+use std::collections::{HashMap, HashSet};
+use std::future::{ready, Ready};
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+use crate::configuration::TenantSettings;
+use crate::domain::TenantId;
+use crate::error::{ApiError, ErrorCode};
+
+/// What a key allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Public key of browser widgets: suggestions and events, from allowed origins only.
+    Suggest,
+    /// Support agents: recommendations and training assignments.
+    Agent,
+    /// Content administration.
+    Admin,
+    /// Operations: counters and reports.
+    Ops,
+}
+
+impl Scope {
+    pub fn parse(raw: &str) -> Option<Scope> {
+        match raw {
+            "suggest" => Some(Scope::Suggest),
+            "agent" => Some(Scope::Agent),
+            "admin" => Some(Scope::Admin),
+            "ops" => Some(Scope::Ops),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Suggest => "suggest",
+            Scope::Agent => "agent",
+            Scope::Admin => "admin",
+            Scope::Ops => "ops",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct KeyGrant {
+    tenant: TenantId,
+    name: String,
+    scopes: HashSet<Scope>,
+}
+
+/// All configured keys and origins.
+#[derive(Debug, Default)]
+pub struct KeyRing {
+    grants_by_digest: HashMap<[u8; 32], KeyGrant>,
+    origins_by_tenant: HashMap<TenantId, HashSet<String>>,
+    all_origins: HashSet<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    #[error("invalid tenant in settings: {0}")]
+    InvalidTenant(String),
+    #[error("api key `{key_name}` of tenant `{tenant}` has an unknown scope `{scope}`")]
+    UnknownScope {
+        tenant: String,
+        key_name: String,
+        scope: String,
+    },
+    #[error("api key `{key_name}` of tenant `{tenant}` is shorter than 12 characters")]
+    KeyTooShort { tenant: String, key_name: String },
+    #[error("api key `{key_name}` of tenant `{tenant}` is configured twice")]
+    DuplicateKey { tenant: String, key_name: String },
+}
+
+impl KeyRing {
+    pub fn from_settings<'settings>(
+        tenants: impl IntoIterator<Item = (&'settings String, &'settings TenantSettings)>,
+    ) -> Result<KeyRing, KeyRingError> {
+        let mut ring = KeyRing::default();
+        for (tenant_name, tenant_settings) in tenants {
+            let tenant = TenantId::parse(tenant_name).map_err(KeyRingError::InvalidTenant)?;
+            let origins: HashSet<String> = tenant_settings
+                .allowed_origins
+                .iter()
+                .map(|origin| origin.trim_end_matches('/').to_owned())
+                .collect();
+            ring.all_origins.extend(origins.iter().cloned());
+            ring.origins_by_tenant.insert(tenant.clone(), origins);
+            for key_settings in &tenant_settings.api_keys {
+                let key = key_settings.key.expose_secret();
+                if key.len() < 12 {
+                    return Err(KeyRingError::KeyTooShort {
+                        tenant: tenant_name.clone(),
+                        key_name: key_settings.name.clone(),
+                    });
+                }
+                let mut scopes = HashSet::new();
+                for raw_scope in &key_settings.scopes {
+                    let scope =
+                        Scope::parse(raw_scope).ok_or_else(|| KeyRingError::UnknownScope {
+                            tenant: tenant_name.clone(),
+                            key_name: key_settings.name.clone(),
+                            scope: raw_scope.clone(),
+                        })?;
+                    scopes.insert(scope);
+                }
+                let grant = KeyGrant {
+                    tenant: tenant.clone(),
+                    name: key_settings.name.clone(),
+                    scopes,
+                };
+                if ring.grants_by_digest.insert(digest(key), grant).is_some() {
+                    return Err(KeyRingError::DuplicateKey {
+                        tenant: tenant_name.clone(),
+                        key_name: key_settings.name.clone(),
+                    });
+                }
+            }
+        }
+        Ok(ring)
+    }
+
+    /// Returns whether any tenant allows browser calls from `origin` (for preflights,
+    /// which carry no key).
+    pub fn is_known_origin(&self, origin: &str) -> bool {
+        self.all_origins.contains(origin)
+    }
+
+    fn is_allowed_origin(&self, tenant: &TenantId, origin: &str) -> bool {
+        self.origins_by_tenant
+            .get(tenant)
+            .is_some_and(|origins| origins.contains(origin))
+    }
+
+    fn authenticate(&self, request: &HttpRequest) -> Result<Caller, ApiError> {
+        let Some(authorization) = request.headers().get(header::AUTHORIZATION) else {
+            return Err(ApiError::new(
+                ErrorCode::MissingApiKey,
+                "send an API key as `Authorization: Bearer <key>`",
+            ));
+        };
+        let key = authorization
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::MissingApiKey,
+                    "the Authorization header must be `Bearer <key>`",
+                )
+            })?;
+        let grant = self
+            .grants_by_digest
+            .get(&digest(key))
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidApiKey, "the API key is not valid"))?;
+        Ok(Caller {
+            tenant: grant.tenant.clone(),
+            key_name: grant.name.clone(),
+            scopes: grant.scopes.clone(),
+            origin: request
+                .headers()
+                .get(header::ORIGIN)
+                .and_then(|origin| origin.to_str().ok())
+                .map(str::to_owned),
+        })
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub key_name: String,
+    scopes: HashSet<Scope>,
+    origin: Option<String>,
+}
+
+impl Caller {
+    /// Succeeds when the key has at least one of `accepted` scopes. A browser call
+    /// (one with an `Origin`) made with a public `suggest` key must come from one of the
+    /// tenant's allowed origins.
+    pub fn require_any(&self, accepted: &[Scope], keys: &KeyRing) -> Result<(), ApiError> {
+        let granted: Vec<Scope> = accepted
+            .iter()
+            .copied()
+            .filter(|scope| self.scopes.contains(scope))
+            .collect();
+        if granted.is_empty() {
+            let needed: Vec<&str> = accepted.iter().map(|scope| scope.as_str()).collect();
+            return Err(ApiError::new(
+                ErrorCode::InsufficientScope,
+                format!(
+                    "this API key lacks the scope for this call (one of: {})",
+                    needed.join(", ")
+                ),
+            ));
+        }
+        let only_public = granted == [Scope::Suggest];
+        if only_public {
+            if let Some(origin) = &self.origin {
+                if !keys.is_allowed_origin(&self.tenant, origin.trim_end_matches('/')) {
+                    return Err(ApiError::new(
+                        ErrorCode::OriginNotAllowed,
+                        format!("origin {origin} is not allowed for this key"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Caller, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let result = match request.app_data::<web::Data<Arc<KeyRing>>>() {
+            Some(keys) => keys.authenticate(request),
+            None => Err(ApiError::new(ErrorCode::Internal, "no key ring configured")),
+        };
+        ready(result)
+    }
+}

@@ -1,0 +1,188 @@
+//! The command line: `serve`, `index` and `eval`.
+
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::configuration::{config_directory, load_settings, Settings};
+use crate::content::ContentStore;
+use crate::domain::TenantId;
+use crate::eval::{evaluate, format_report};
+use crate::ndjson::{LineSplitter, SplitLine};
+use crate::search::writer::WriterOptions;
+use crate::search::{ContentIndex, IndexWriterHandle};
+use crate::startup::Application;
+use crate::telemetry::init_telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "deflect",
+    version,
+    about = "Suggests micro-lessons and articles while customers type support tickets"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the HTTP service.
+    Serve {
+        /// A settings file layered over config/ (for API keys and secrets).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Loads an NDJSON file (one document per line, `-` for stdin) into the index,
+    /// offline (the service must not be running on the same index).
+    Index {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        file: PathBuf,
+    },
+    /// Runs a labelled relevance set through the production search path.
+    Eval {
+        #[arg(long)]
+        corpus: PathBuf,
+        #[arg(long)]
+        queries: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs the command and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve { config } => serve(config.as_deref()),
+        Command::Index {
+            tenant,
+            config,
+            file,
+        } => index_file(config.as_deref(), &tenant, &file),
+        Command::Eval {
+            corpus,
+            queries,
+            json,
+            config,
+        } => run_eval(config.as_deref(), &corpus, &queries, json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "deflect failed");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings_with_telemetry(extra_file: Option<&Path>) -> anyhow::Result<Settings> {
+    let settings = load_settings(&config_directory(), extra_file)?;
+    init_telemetry(settings.log.format, &settings.log.filter);
+    Ok(settings)
+}
+
+fn serve(extra_file: Option<&Path>) -> anyhow::Result<()> {
+    let settings = settings_with_telemetry(extra_file)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        let application = Application::build(settings).await?;
+        application.run_until_stopped().await?;
+        Ok(())
+    })
+}
+
+fn index_file(extra_file: Option<&Path>, tenant: &str, file: &Path) -> anyhow::Result<()> {
+    let settings = settings_with_telemetry(extra_file)?;
+    let tenant = TenantId::parse(tenant).map_err(anyhow::Error::msg)?;
+    let index = ContentIndex::open_or_create(&settings.index.path)?;
+    let (writer, writer_thread) = IndexWriterHandle::start(
+        &index,
+        WriterOptions {
+            memory_budget_bytes: settings.index.writer_memory_mb.max(15) * 1024 * 1024,
+            threads: settings.index.writer_threads,
+            max_operations_per_commit: usize::MAX,
+        },
+    )
+    .context("failed to open the index for writing (is `deflect serve` using it?)")?;
+    let store = ContentStore::new(index, writer);
+
+    let mut reader: Box<dyn BufRead> = if file == Path::new("-") {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let opened = std::fs::File::open(file)
+            .with_context(|| format!("failed to open {}", file.display()))?;
+        Box::new(std::io::BufReader::with_capacity(1 << 20, opened))
+    };
+    let batch_size = settings.index.bulk_batch_size.max(1) * 10;
+    let mut splitter = LineSplitter::default();
+    let mut batch = Vec::with_capacity(batch_size);
+    let mut applied = 0usize;
+    let mut failed = 0usize;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut on_line = |line: SplitLine<'_>, batch: &mut Vec<_>| match line {
+        SplitLine::Complete { number, bytes } => match crate::ndjson::parse_line(bytes, number) {
+            Ok(Some(document)) => batch.push(document),
+            Ok(None) => {}
+            Err(error) => {
+                failed += 1;
+                eprintln!("line {}: {}", error.line, error.message);
+            }
+        },
+        SplitLine::TooLong { number } => {
+            failed += 1;
+            eprintln!("line {number}: the line is too long");
+        }
+    };
+    loop {
+        let read = reader
+            .read(&mut buffer)
+            .context("failed to read the input")?;
+        if read == 0 {
+            break;
+        }
+        splitter.push(&buffer[..read], |line| on_line(line, &mut batch));
+        if batch.len() >= batch_size {
+            applied += batch.len();
+            store.upsert_blocking(&tenant, &std::mem::take(&mut batch))?;
+        }
+    }
+    splitter.finish(|line| on_line(line, &mut batch));
+    applied += batch.len();
+    store.upsert_blocking(&tenant, &batch)?;
+    drop(store);
+    writer_thread.join().ok();
+    println!("indexed {applied} documents for tenant {tenant}; {failed} lines failed");
+    if failed > 0 && applied == 0 {
+        anyhow::bail!("no line could be indexed");
+    }
+    Ok(())
+}
+
+fn run_eval(
+    extra_file: Option<&Path>,
+    corpus: &Path,
+    queries: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let settings = settings_with_telemetry(extra_file)?;
+    let report = evaluate(&settings, corpus, queries)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", format_report(&report));
+    }
+    Ok(())
+}

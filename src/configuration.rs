@@ -1,0 +1,208 @@
+//! The one typed settings tree, layered from files and the environment.
+//!
+//! Order (later wins): `config/base.toml`, `config/<environment>.toml` (environment from
+//! `DEFLECT_ENVIRONMENT`, default `local`), the file given with `--config`, then
+//! `DEFLECT_<SECTION>__<KEY>` environment variables.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::search::query::SearchTuning;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub index: IndexSettings,
+    pub search: SearchSettings,
+    pub redis: RedisSettings,
+    pub log: LogSettings,
+    pub demo: DemoSettings,
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    pub suggest_body_limit_bytes: usize,
+    pub json_body_limit_bytes: usize,
+    pub bulk_body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IndexSettings {
+    pub path: PathBuf,
+    pub writer_memory_mb: usize,
+    pub writer_threads: usize,
+    pub max_operations_per_commit: usize,
+    pub bulk_batch_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SearchSettings {
+    pub default_limit: usize,
+    pub max_limit: usize,
+    pub default_locale: String,
+    pub max_draft_chars: usize,
+    pub max_query_terms: usize,
+    pub title_boost: f32,
+    pub summary_boost: f32,
+    pub body_boost: f32,
+    pub prefix_boost: f32,
+    pub typo_weight: f32,
+    pub typo_min_chars: usize,
+    pub two_typos_min_chars: usize,
+    pub max_results_per_course: usize,
+    pub min_confidence: f32,
+    pub min_score: f32,
+}
+
+impl SearchSettings {
+    pub fn tuning(&self) -> SearchTuning {
+        SearchTuning {
+            max_draft_chars: self.max_draft_chars,
+            max_query_terms: self.max_query_terms,
+            title_boost: self.title_boost,
+            summary_boost: self.summary_boost,
+            body_boost: self.body_boost,
+            prefix_boost: self.prefix_boost,
+            typo_weight: self.typo_weight,
+            typo_min_chars: self.typo_min_chars,
+            two_typos_min_chars: self.two_typos_min_chars,
+            max_results_per_course: self.max_results_per_course,
+            min_confidence: self.min_confidence,
+            min_score: self.min_score,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// May carry a password, so it is a secret.
+    pub url: SecretString,
+    pub connect_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DemoSettings {
+    /// Load the bundled demo catalog into this tenant when it has no content.
+    pub load_when_empty: bool,
+    pub tenant: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TenantSettings {
+    /// Origins (scheme://host[:port]) browser widgets of this tenant may call from.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeySettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiKeySettings {
+    /// A name for logs and audits; the key itself is never logged.
+    pub name: String,
+    pub key: SecretString,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("failed to load settings: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("the settings file {0} does not exist")]
+    MissingFile(PathBuf),
+}
+
+/// Returns the directory holding `base.toml`: `DEFLECT_CONFIG_DIR`, or `config/` in the
+/// working directory.
+pub fn config_directory() -> PathBuf {
+    std::env::var_os("DEFLECT_CONFIG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("config"))
+}
+
+/// Loads the settings from `directory`, plus `extra_file` when given.
+pub fn load_settings(
+    directory: &Path,
+    extra_file: Option<&Path>,
+) -> Result<Settings, SettingsError> {
+    let environment = std::env::var("DEFLECT_ENVIRONMENT").unwrap_or_else(|_| "local".to_owned());
+    let mut builder = config::Config::builder()
+        .add_source(config::File::from(directory.join("base.toml")))
+        .add_source(
+            config::File::from(directory.join(format!("{environment}.toml"))).required(false),
+        );
+    if let Some(extra_file) = extra_file {
+        if !extra_file.exists() {
+            return Err(SettingsError::MissingFile(extra_file.to_owned()));
+        }
+        builder = builder.add_source(config::File::from(extra_file));
+    }
+    let settings = builder
+        .add_source(
+            config::Environment::with_prefix("DEFLECT")
+                .prefix_separator("_")
+                .separator("__"),
+        )
+        .build()?
+        .try_deserialize()?;
+    Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repository_config() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config")
+    }
+
+    #[test]
+    fn the_bundled_files_load() {
+        let settings = load_settings(&repository_config(), None).unwrap();
+        assert_eq!(settings.search.default_limit, 3);
+        assert!(settings.tenants.contains_key("demo"));
+    }
+
+    #[test]
+    fn an_extra_file_layers_on_top() {
+        let directory = tempfile::tempdir().unwrap();
+        let extra = directory.path().join("secrets.toml");
+        std::fs::write(&extra, "[server]\nport = 9999\n").unwrap();
+        let settings = load_settings(&repository_config(), Some(&extra)).unwrap();
+        assert_eq!(settings.server.port, 9999);
+        assert!(load_settings(
+            &repository_config(),
+            Some(&directory.path().join("nope.toml"))
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn secrets_are_not_printed_in_debug_output() {
+        let settings = load_settings(&repository_config(), None).unwrap();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("demo-suggest-key"), "{printed}");
+    }
+}

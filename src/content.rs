@@ -1,0 +1,140 @@
+//! The content store: adds, replaces, reads and deletes documents of a tenant through
+//! the one index writer.
+
+use tantivy::collector::TopDocs;
+use tantivy::query::TermQuery;
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{TantivyDocument, Term};
+
+use crate::domain::{ContentDocument, ContentId, TenantId};
+use crate::search::document::{index_document, StoredDocument};
+use crate::search::terms_key;
+use crate::search::writer::WriteOperation;
+use crate::search::{ContentIndex, IndexError, IndexWriterHandle, WriteError};
+use crate::telemetry::spawn_blocking_in_span;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error("a blocking task failed")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+#[derive(Clone)]
+pub struct ContentStore {
+    index: ContentIndex,
+    writer: IndexWriterHandle,
+}
+
+impl ContentStore {
+    pub fn new(index: ContentIndex, writer: IndexWriterHandle) -> ContentStore {
+        ContentStore { index, writer }
+    }
+
+    pub fn index(&self) -> &ContentIndex {
+        &self.index
+    }
+
+    /// Adds or replaces `documents`; returns once they are searchable.
+    pub async fn upsert(
+        &self,
+        tenant: &TenantId,
+        documents: Vec<ContentDocument>,
+    ) -> Result<(), StoreError> {
+        let index = self.index.clone();
+        let tenant_for_analysis = tenant.clone();
+        let operations = spawn_blocking_in_span(move || {
+            upsert_operations(&index, &tenant_for_analysis, &documents)
+        })
+        .await?;
+        self.writer.apply(operations).await?;
+        Ok(())
+    }
+
+    /// Like [`ContentStore::upsert`], for callers outside the async runtime.
+    pub fn upsert_blocking(
+        &self,
+        tenant: &TenantId,
+        documents: &[ContentDocument],
+    ) -> Result<(), StoreError> {
+        let operations = upsert_operations(&self.index, tenant, documents);
+        self.writer.apply_blocking(operations)?;
+        Ok(())
+    }
+
+    /// Returns the stored document `id` of `tenant`.
+    pub async fn get(
+        &self,
+        tenant: &TenantId,
+        id: &ContentId,
+    ) -> Result<Option<ContentDocument>, StoreError> {
+        let index = self.index.clone();
+        let key = terms_key(tenant, id.as_str());
+        let stored = spawn_blocking_in_span(move || find_stored(&index, &key)).await??;
+        Ok(stored.map(|stored| stored.document))
+    }
+
+    /// Deletes document `id` of `tenant`; returns whether it existed.
+    pub async fn delete(&self, tenant: &TenantId, id: &ContentId) -> Result<bool, StoreError> {
+        if self.get(tenant, id).await?.is_none() {
+            return Ok(false);
+        }
+        let key = terms_key(tenant, id.as_str());
+        self.writer
+            .apply(vec![WriteOperation::Delete { key }])
+            .await?;
+        Ok(true)
+    }
+
+    /// Returns how many documents `tenant` has.
+    pub fn count(&self, tenant: &TenantId) -> Result<u64, IndexError> {
+        self.index.num_documents_of(tenant)
+    }
+}
+
+fn upsert_operations(
+    index: &ContentIndex,
+    tenant: &TenantId,
+    documents: &[ContentDocument],
+) -> Vec<WriteOperation> {
+    let fields = index.schema.fields;
+    documents
+        .iter()
+        .map(|document| WriteOperation::Upsert {
+            key: terms_key(tenant, &document.id),
+            document: index_document(&fields, tenant, document),
+        })
+        .collect()
+}
+
+fn find_stored(index: &ContentIndex, key: &str) -> Result<Option<StoredDocument>, IndexError> {
+    let fields = index.schema.fields;
+    let searcher = index.reader.searcher();
+    let query = TermQuery::new(
+        Term::from_field_text(fields.key, key),
+        IndexRecordOption::Basic,
+    );
+    let Some((_, address)) = searcher
+        .search(&query, &TopDocs::with_limit(1).order_by_score())?
+        .into_iter()
+        .next()
+    else {
+        return Ok(None);
+    };
+    let document: TantivyDocument = searcher.doc(address)?;
+    let Some(bytes) = document
+        .get_first(fields.source)
+        .and_then(|value| value.as_bytes())
+    else {
+        return Ok(None);
+    };
+    let stored = serde_json::from_slice(bytes).map_err(|error| {
+        IndexError::Tantivy(tantivy::TantivyError::InternalError(format!(
+            "stored document is not valid JSON: {error}"
+        )))
+    })?;
+    Ok(Some(stored))
+}

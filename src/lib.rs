@@ -1,0 +1,17 @@
+pub mod auth;
+pub mod cli;
+pub mod configuration;
+pub mod content;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod eval;
+pub mod middleware;
+pub mod ndjson;
+pub mod redis_probe;
+pub mod routes;
+pub mod search;
+pub mod startup;
+pub mod suggest;
+pub mod telemetry;
+pub mod text;

@@ -1,0 +1,43 @@
+//! HTTP routes, one file per resource. Handlers authenticate, parse the request into a
+//! domain type, call one service and map its errors to the API contract.
+
+mod content;
+mod health;
+mod suggest;
+
+use actix_web::{web, ResponseError};
+
+use crate::error::{json_error_handler, ApiError, ErrorCode};
+
+pub use health::ReadinessReport;
+
+/// Largest accepted request bodies, per kind of route.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub suggest_json_bytes: usize,
+    pub json_bytes: usize,
+    pub bulk_bytes: usize,
+}
+
+/// Registers every route of the API.
+pub fn configure(config: &mut web::ServiceConfig, limits: &BodyLimits) {
+    health::configure(config);
+    suggest::configure(config, limits);
+    content::configure(config, limits);
+}
+
+/// JSON extractor settings with a body limit and the API's error contract.
+pub(crate) fn json_config(limit_bytes: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit_bytes)
+        .error_handler(json_error_handler)
+}
+
+/// Answers a known path called with the wrong method.
+pub(crate) async fn method_not_allowed(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{} is not allowed on {}", request.method(), request.path()),
+    )
+    .error_response()
+}

@@ -1,0 +1,167 @@
+//! Opens (or creates) the on-disk index and checks it was built from this build's schema.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tantivy::directory::MmapDirectory;
+use tantivy::{Index, IndexReader, ReloadPolicy};
+
+use super::schema::ContentSchema;
+
+/// The file inside an index directory that records which schema version built it.
+const SCHEMA_MARKER_FILE: &str = "deflect-schema.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(
+        "the index at {path} was built with schema version {found}, but this deflect uses \
+         version {expected}; move the directory aside (or delete it) and rebuild it: \
+         `deflect index --tenant TENANT FILE.ndjson` for each content file, or start \
+         `deflect serve` to load the demo catalog into a new index"
+    )]
+    SchemaMismatch {
+        path: PathBuf,
+        found: String,
+        expected: u32,
+    },
+    #[error("failed to open the index at {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: anyhow::Error,
+    },
+    #[error("index operation failed")]
+    Tantivy(#[from] tantivy::TantivyError),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SchemaMarker {
+    schema_version: u32,
+}
+
+/// The content index with its one reader.
+#[derive(Clone)]
+pub struct ContentIndex {
+    pub(crate) index: Index,
+    pub(crate) reader: IndexReader,
+    pub(crate) schema: ContentSchema,
+    path: PathBuf,
+}
+
+impl ContentIndex {
+    /// Opens the index in `path`, creating it when the directory is missing or empty.
+    /// Refuses an index built from another schema version.
+    pub fn open_or_create(path: &Path) -> Result<ContentIndex, IndexError> {
+        let schema = ContentSchema::bundled();
+        let open_error = |source: anyhow::Error| IndexError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(path).map_err(|error| {
+            open_error(anyhow::Error::new(error).context("failed to create the index directory"))
+        })?;
+        let is_empty = std::fs::read_dir(path)
+            .map_err(|error| {
+                open_error(anyhow::Error::new(error).context("failed to list the index directory"))
+            })?
+            .next()
+            .is_none();
+        let directory =
+            MmapDirectory::open(path).map_err(|error| open_error(anyhow::Error::new(error)))?;
+
+        let index = if is_empty {
+            let index = Index::create(directory, schema.schema.clone(), Default::default())?;
+            let marker = SchemaMarker {
+                schema_version: schema.version,
+            };
+            std::fs::write(
+                path.join(SCHEMA_MARKER_FILE),
+                serde_json::to_vec_pretty(&marker).expect("the marker serializes"),
+            )
+            .map_err(|error| {
+                open_error(anyhow::Error::new(error).context("failed to write the schema marker"))
+            })?;
+            index
+        } else {
+            check_schema_marker(path, schema.version)?;
+            Index::open(directory).map_err(|error| open_error(anyhow::Error::new(error)))?
+        };
+
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(ContentIndex {
+            index,
+            reader,
+            schema,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn schema_version(&self) -> u32 {
+        self.schema.version
+    }
+
+    /// Returns how many live documents the index holds, over all tenants.
+    pub fn num_documents(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Returns how many live documents `tenant` has.
+    pub fn num_documents_of(&self, tenant: &crate::domain::TenantId) -> Result<u64, IndexError> {
+        let term = tantivy::Term::from_field_text(self.schema.fields.tenant, tenant.as_str());
+        let searcher = self.reader.searcher();
+        let query = tantivy::query::TermQuery::new(term, tantivy::schema::IndexRecordOption::Basic);
+        Ok(searcher.search(&query, &tantivy::collector::Count)? as u64)
+    }
+}
+
+fn check_schema_marker(path: &Path, expected: u32) -> Result<(), IndexError> {
+    let found = match std::fs::read(path.join(SCHEMA_MARKER_FILE)) {
+        Ok(bytes) => match serde_json::from_slice::<SchemaMarker>(&bytes) {
+            Ok(marker) if marker.schema_version == expected => return Ok(()),
+            Ok(marker) => marker.schema_version.to_string(),
+            Err(_) => "unknown (unreadable marker)".to_owned(),
+        },
+        Err(_) => "unknown (no deflect schema marker)".to_owned(),
+    };
+    Err(IndexError::SchemaMismatch {
+        path: path.to_owned(),
+        found,
+        expected,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_of_another_schema_version_is_refused_with_instructions() {
+        let directory = tempfile::tempdir().unwrap();
+        ContentIndex::open_or_create(directory.path()).unwrap();
+        std::fs::write(
+            directory.path().join(SCHEMA_MARKER_FILE),
+            r#"{"schema_version": 999}"#,
+        )
+        .unwrap();
+        let error = ContentIndex::open_or_create(directory.path())
+            .err()
+            .expect("a mismatched index is refused");
+        let message = error.to_string();
+        assert!(message.contains("version 999"), "{message}");
+        assert!(message.contains("deflect index"), "{message}");
+    }
+
+    #[test]
+    fn a_directory_that_is_not_an_index_is_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        std::fs::write(directory.path().join("notes.txt"), "hello").unwrap();
+        assert!(ContentIndex::open_or_create(directory.path()).is_err());
+    }
+}

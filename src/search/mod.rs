@@ -1,0 +1,21 @@
+//! The content index: its schema, the single writer, and the search path from a parsed
+//! draft to ranked, highlighted hits.
+//!
+//! tantivy is used the way its examples recommend: one `IndexWriter` owned by one task,
+//! one `IndexReader` per process, one `Searcher` per request.
+
+mod collector;
+pub mod document;
+pub mod index;
+pub mod query;
+pub mod schema;
+pub mod searcher;
+pub mod snippet;
+mod terms;
+pub mod writer;
+
+pub use index::{ContentIndex, IndexError};
+pub use query::{ContentFilters, ContentQuery};
+pub use searcher::{ContentSearcher, SearchHit};
+pub(crate) use terms::document_key as terms_key;
+pub use writer::{IndexWriterHandle, WriteError};

@@ -1,0 +1,236 @@
+//! Turns a draft ticket into a structured query: analysed terms, the word still being
+//! typed, and filters.
+//!
+//! Customer text never reaches a query-syntax parser. tantivy's parser treats `title:`,
+//! `-`, quotes and parentheses as syntax (and deeply nested parentheses can abort the
+//! process), so the query is assembled from terms here instead.
+
+use crate::domain::{ContentKind, DraftTicket, TenantId};
+use crate::text::analysis::{fold, for_each_word, Analyzer, Word};
+use crate::text::language::{primary_subtag, Language};
+use crate::text::normalizer::normalize_draft;
+
+use super::document::{MAX_PREFIX_CHARS, MIN_PREFIX_CHARS};
+
+/// The knobs of matching and ranking; defaults are tuned on `../shared/relevance/` (see
+/// README, "Relevance").
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchTuning {
+    /// At most this many characters of a normalized draft are searched.
+    pub max_draft_chars: usize,
+    /// At most this many distinct terms are searched (the first ones typed).
+    pub max_query_terms: usize,
+    pub title_boost: f32,
+    pub summary_boost: f32,
+    pub body_boost: f32,
+    /// Weight of a match of the word still being typed against title and summary words.
+    pub prefix_boost: f32,
+    /// Weight of a typo correction relative to the word as typed.
+    pub typo_weight: f32,
+    /// Words of at least this many characters tolerate one typo...
+    pub typo_min_chars: usize,
+    /// ...and words of at least this many, two.
+    pub two_typos_min_chars: usize,
+    /// At most this many results from one course.
+    pub max_results_per_course: usize,
+    /// Abstain when the best hit covers less than this share of the query's weight
+    /// (inverse document frequency) ...
+    pub min_confidence: f32,
+    /// ... or scores below this.
+    pub min_score: f32,
+}
+
+impl Default for SearchTuning {
+    fn default() -> Self {
+        SearchTuning {
+            max_draft_chars: 1_000,
+            max_query_terms: 64,
+            title_boost: 2.0,
+            summary_boost: 1.5,
+            body_boost: 1.0,
+            prefix_boost: 1.0,
+            typo_weight: 0.6,
+            typo_min_chars: 5,
+            two_typos_min_chars: 9,
+            max_results_per_course: 2,
+            min_confidence: 0.0,
+            min_score: 0.0,
+        }
+    }
+}
+
+/// Words longer than this are never corrected for typos: long tokens are identifiers,
+/// codes or pasted noise, and the automaton for them is expensive.
+pub const MAX_TYPO_TOLERANT_CHARS: usize = 20;
+
+/// Optional restrictions of which documents may be suggested.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContentFilters {
+    /// Primary language subtag (`de` for `de-AT`).
+    pub language: Option<String>,
+    pub audience: Option<String>,
+    pub product: Option<String>,
+    pub kinds: Vec<ContentKind>,
+}
+
+/// One distinct analysed word of the draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryTerm {
+    /// The index term (stemmed, folded), without tenant scope.
+    pub term: String,
+    /// How often the draft uses it.
+    pub occurrences: u32,
+    /// Whether a missing term may be replaced by a close one from the index.
+    pub typo_tolerant: bool,
+    /// True for the word still being typed: it also matches through `prefix`.
+    pub is_being_typed: bool,
+}
+
+/// A draft ready to be searched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentQuery {
+    pub tenant: TenantId,
+    pub language: Language,
+    pub terms: Vec<QueryTerm>,
+    /// The folded word still being typed, matched against indexed title and summary
+    /// prefixes.
+    pub prefix: Option<String>,
+    pub filters: ContentFilters,
+    pub limit: usize,
+    /// True when the draft was longer than the searched budget.
+    pub truncated: bool,
+}
+
+impl ContentQuery {
+    /// Builds the query for `draft` of `tenant`. `default_locale` decides the analysis
+    /// language when the draft names none.
+    pub fn from_draft(
+        tenant: TenantId,
+        draft: &DraftTicket,
+        default_locale: &str,
+        tuning: &SearchTuning,
+    ) -> ContentQuery {
+        let normalized = normalize_draft(&draft.text, tuning.max_draft_chars);
+        let language = Language::from_locale(draft.locale.as_deref().unwrap_or(default_locale));
+        let analyzer = Analyzer::of(language);
+
+        let mut words: Vec<Word<'_>> = Vec::new();
+        for_each_word(&normalized.text, |word| words.push(word));
+        let last_word_index = words.len().checked_sub(1);
+
+        let mut terms: Vec<QueryTerm> = Vec::new();
+        for (index, word) in words.iter().enumerate() {
+            let is_being_typed = normalized.last_token_is_prefix && Some(index) == last_word_index;
+            let Some(term) = analyzer.term(word.surface) else {
+                continue;
+            };
+            if let Some(existing) = terms.iter_mut().find(|existing| existing.term == term) {
+                existing.occurrences += 1;
+                existing.is_being_typed &= is_being_typed;
+                continue;
+            }
+            if terms.len() == tuning.max_query_terms {
+                continue;
+            }
+            let char_count = word.surface.chars().count();
+            terms.push(QueryTerm {
+                typo_tolerant: !is_being_typed
+                    && char_count >= tuning.typo_min_chars
+                    && char_count <= MAX_TYPO_TOLERANT_CHARS,
+                term,
+                occurrences: 1,
+                is_being_typed,
+            });
+        }
+
+        let prefix = match (normalized.last_token_is_prefix, words.last()) {
+            (true, Some(last)) => {
+                let folded: String = fold(last.surface).chars().take(MAX_PREFIX_CHARS).collect();
+                let long_enough = folded.chars().count() >= MIN_PREFIX_CHARS;
+                (long_enough && !analyzer.is_stop_word(last.surface)).then_some(folded)
+            }
+            _ => None,
+        };
+
+        ContentQuery {
+            tenant,
+            language,
+            terms,
+            prefix,
+            filters: ContentFilters {
+                language: draft.locale.as_deref().map(primary_subtag),
+                audience: draft.audience.clone(),
+                product: draft.product.clone(),
+                kinds: draft.kinds.clone(),
+            },
+            limit: draft.limit,
+            truncated: normalized.truncated,
+        }
+    }
+
+    /// Returns whether there is anything to search for.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty() && self.prefix.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SuggestRequestBody;
+
+    fn query(text: &str) -> ContentQuery {
+        let body = SuggestRequestBody {
+            text: Some(text.to_owned()),
+            ..Default::default()
+        };
+        let draft = DraftTicket::parse(body, 3, 20).unwrap();
+        ContentQuery::from_draft(
+            TenantId::parse("t").unwrap(),
+            &draft,
+            "en",
+            &SearchTuning::default(),
+        )
+    }
+
+    #[test]
+    fn the_word_being_typed_becomes_a_prefix() {
+        let built = query("cannot reset my passw");
+        assert_eq!(built.prefix.as_deref(), Some("passw"));
+        let typed = built
+            .terms
+            .iter()
+            .find(|term| term.term == "passw")
+            .unwrap();
+        assert!(typed.is_being_typed);
+        assert!(!typed.typo_tolerant);
+    }
+
+    #[test]
+    fn query_syntax_is_just_text() {
+        let built = query("title: (a:(^ -* \"unbalanced");
+        assert_eq!(
+            built
+                .terms
+                .iter()
+                .map(|term| term.term.as_str())
+                .collect::<Vec<_>>(),
+            ["titl", "unbalanc"]
+        );
+    }
+
+    #[test]
+    fn repeated_words_count_and_terms_are_capped() {
+        let built = query("invoice invoice invoice");
+        assert_eq!(built.terms.len(), 1);
+        assert_eq!(built.terms[0].occurrences, 3);
+        let many: String = (0..200).map(|number| format!("word{number} ")).collect();
+        assert_eq!(query(&many).terms.len(), 64);
+    }
+
+    #[test]
+    fn a_stop_word_being_typed_is_no_prefix() {
+        assert_eq!(query("how do i").prefix, None);
+        assert!(query("how do i").is_empty());
+    }
+}

@@ -1,0 +1,190 @@
+//! Cuts the passage of a document that best matches a query and highlights the matched
+//! words, and reports which query terms a document contains.
+//!
+//! tantivy's snippet generator only knows exact query terms; deflect also highlights the
+//! word being typed (a prefix) and needs the matched terms anyway to judge confidence, so
+//! one pass over the document's words does both.
+
+use std::collections::HashSet;
+
+use crate::text::analysis::{fold, Analyzer};
+
+/// Words in a snippet.
+const SNIPPET_WORDS: usize = 30;
+/// Only the start of very long bodies is scanned for a passage.
+const MAX_SCANNED_BYTES: usize = 64 * 1024;
+
+/// What a query looks for in a document's text.
+pub struct MatchTargets<'query> {
+    /// Index terms (unscoped) of the query, typo corrections included.
+    pub terms: &'query HashSet<String>,
+    /// The folded word being typed.
+    pub prefix: Option<&'query str>,
+}
+
+/// A matched passage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snippet {
+    /// HTML: the text escaped, matched words in `<mark>`, `…` where text was cut.
+    pub html: String,
+}
+
+/// Adds to `matched` every query term that occurs in `text`; returns whether the prefix
+/// matched a word of `text`.
+pub fn collect_matches(
+    text: &str,
+    analyzer: &Analyzer,
+    targets: &MatchTargets<'_>,
+    matched: &mut HashSet<String>,
+) -> bool {
+    let mut prefix_matched = false;
+    crate::text::analysis::for_each_word(text, |word| {
+        if let Some(prefix) = targets.prefix {
+            if !prefix_matched && fold(word.surface).starts_with(prefix) {
+                prefix_matched = true;
+            }
+        }
+        if let Some(term) = analyzer.term(word.surface) {
+            if targets.terms.contains(&term) && !matched.contains(&term) {
+                matched.insert(term);
+            }
+        }
+    });
+    prefix_matched
+}
+
+/// Returns the best passage of `text` (the window with most distinct matched terms, the
+/// earliest on ties), or its start when nothing matches.
+pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>) -> Snippet {
+    let scanned = head(text, MAX_SCANNED_BYTES);
+    let mut words: Vec<(usize, usize, Option<String>)> = Vec::new();
+    crate::text::analysis::for_each_word(scanned, |word| {
+        let by_term = analyzer
+            .term(word.surface)
+            .filter(|term| targets.terms.contains(term));
+        let by_prefix = targets
+            .prefix
+            .filter(|prefix| fold(word.surface).starts_with(prefix))
+            .map(|prefix| format!("\u{0}{prefix}"));
+        words.push((word.offset_from, word.offset_to, by_term.or(by_prefix)));
+    });
+    if words.is_empty() {
+        return Snippet {
+            html: html_escape::encode_text(head(scanned, 200)).into_owned(),
+        };
+    }
+
+    let window = SNIPPET_WORDS.min(words.len());
+    let mut best_start = 0;
+    let mut best_distinct = 0;
+    for start in 0..=(words.len() - window) {
+        let distinct: HashSet<&String> = words[start..start + window]
+            .iter()
+            .filter_map(|(_, _, matched)| matched.as_ref())
+            .collect();
+        if distinct.len() > best_distinct {
+            best_distinct = distinct.len();
+            best_start = start;
+        }
+        if best_distinct == targets.terms.len() + usize::from(targets.prefix.is_some()) {
+            break;
+        }
+    }
+    // Start a little before the first match so the passage reads as a sentence.
+    let first_match = words[best_start..best_start + window]
+        .iter()
+        .position(|(_, _, matched)| matched.is_some())
+        .map_or(best_start, |offset| best_start + offset);
+    let start = first_match
+        .saturating_sub(5)
+        .max(best_start.saturating_sub(5));
+    let end = (start + window).min(words.len());
+    let start = end.saturating_sub(window);
+
+    let mut html = String::new();
+    if start > 0 {
+        html.push('…');
+    }
+    let mut cursor = words[start].0;
+    for (offset_from, offset_to, matched) in &words[start..end] {
+        html.push_str(&html_escape::encode_text(&scanned[cursor..*offset_from]));
+        let surface = html_escape::encode_text(&scanned[*offset_from..*offset_to]);
+        if matched.is_some() {
+            html.push_str("<mark>");
+            html.push_str(&surface);
+            html.push_str("</mark>");
+        } else {
+            html.push_str(&surface);
+        }
+        cursor = *offset_to;
+    }
+    let passage_end = words[end - 1].1;
+    let trailing = &scanned[passage_end..];
+    let sentence_end = trailing
+        .char_indices()
+        .take_while(|(offset, _)| *offset < 2)
+        .find(|(_, character)| matches!(character, '.' | '!' | '?'))
+        .map(|(offset, character)| offset + character.len_utf8());
+    if let Some(sentence_end) = sentence_end {
+        html.push_str(&html_escape::encode_text(&trailing[..sentence_end]));
+    }
+    if end < words.len() || scanned.len() < text.len() {
+        html.push('…');
+    }
+    Snippet { html }
+}
+
+fn head(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::language::Language;
+
+    #[test]
+    fn matched_words_are_marked_and_text_is_escaped() {
+        let terms: HashSet<String> = ["password".to_owned()].into();
+        let targets = MatchTargets {
+            terms: &terms,
+            prefix: Some("rese"),
+        };
+        let snippet = best_passage(
+            "To <b>reset</b> your passwords, open Settings.",
+            Analyzer::of(Language::English),
+            &targets,
+        );
+        assert_eq!(
+            snippet.html,
+            "To &lt;b&gt;<mark>reset</mark>&lt;/b&gt; your <mark>passwords</mark>, open Settings."
+        );
+    }
+
+    #[test]
+    fn the_passage_with_most_matches_is_chosen() {
+        let filler = "lorem ipsum dolor sit amet ".repeat(20);
+        let text = format!("{filler} invoices are sent monthly {filler} refund the invoice after a refund request {filler}");
+        let terms: HashSet<String> = ["invoic".to_owned(), "refund".to_owned()].into();
+        let targets = MatchTargets {
+            terms: &terms,
+            prefix: None,
+        };
+        let snippet = best_passage(&text, Analyzer::of(Language::English), &targets);
+        assert!(
+            snippet
+                .html
+                .contains("<mark>refund</mark> the <mark>invoice</mark>"),
+            "{}",
+            snippet.html
+        );
+        assert!(snippet.html.starts_with('…') && snippet.html.ends_with('…'));
+    }
+}

@@ -1,0 +1,161 @@
+//! The single owner of the tantivy `IndexWriter`.
+//!
+//! tantivy allows one writer per index, and every commit costs an fsync and a reader
+//! reload, so all writes go through one thread that takes whatever requests are waiting,
+//! applies them together and commits once. A request is answered only after the commit
+//! and the reader reload: when a write call returns, the change is searchable.
+
+use std::thread::JoinHandle;
+
+use tantivy::{IndexWriter, TantivyDocument, Term};
+use tokio::sync::{mpsc, oneshot};
+
+use super::index::ContentIndex;
+
+/// One change to the index.
+pub enum WriteOperation {
+    /// Replaces the document with this key (or adds it).
+    Upsert {
+        key: String,
+        document: TantivyDocument,
+    },
+    /// Removes the document with this key, if there is one.
+    Delete { key: String },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("failed to commit to the index: {0}")]
+    Commit(String),
+    #[error("the index writer has stopped")]
+    Stopped,
+}
+
+struct WriteRequest {
+    operations: Vec<WriteOperation>,
+    done: oneshot::Sender<Result<(), WriteError>>,
+}
+
+/// How the writer batches; see `[index]` in `config/base.toml`.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    pub memory_budget_bytes: usize,
+    pub threads: usize,
+    pub max_operations_per_commit: usize,
+}
+
+/// A cheap, cloneable handle for sending writes to the writer thread.
+#[derive(Clone)]
+pub struct IndexWriterHandle {
+    sender: mpsc::Sender<WriteRequest>,
+}
+
+impl IndexWriterHandle {
+    /// Takes the index's writer lock and starts the writer thread. The thread ends when
+    /// every handle has been dropped, after finishing the requests it has.
+    pub fn start(
+        index: &ContentIndex,
+        options: WriterOptions,
+    ) -> Result<(IndexWriterHandle, JoinHandle<()>), tantivy::TantivyError> {
+        let writer: IndexWriter<TantivyDocument> = index
+            .index
+            .writer_with_num_threads(options.threads.max(1), options.memory_budget_bytes)?;
+        let (sender, receiver) = mpsc::channel(64);
+        let index = index.clone();
+        let thread = std::thread::Builder::new()
+            .name("index-writer".to_owned())
+            .spawn(move || run_writer(writer, index, receiver, options))
+            .expect("failed to spawn the index writer thread");
+        Ok((IndexWriterHandle { sender }, thread))
+    }
+
+    /// Applies `operations` in one commit (possibly together with other callers') and
+    /// returns once they are searchable.
+    pub async fn apply(&self, operations: Vec<WriteOperation>) -> Result<(), WriteError> {
+        let (done, answer) = oneshot::channel();
+        self.sender
+            .send(WriteRequest { operations, done })
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        answer.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Like [`IndexWriterHandle::apply`], for callers outside the async runtime.
+    pub fn apply_blocking(&self, operations: Vec<WriteOperation>) -> Result<(), WriteError> {
+        let (done, answer) = oneshot::channel();
+        self.sender
+            .blocking_send(WriteRequest { operations, done })
+            .map_err(|_| WriteError::Stopped)?;
+        answer.blocking_recv().map_err(|_| WriteError::Stopped)?
+    }
+}
+
+fn run_writer(
+    mut writer: IndexWriter<TantivyDocument>,
+    index: ContentIndex,
+    mut receiver: mpsc::Receiver<WriteRequest>,
+    options: WriterOptions,
+) {
+    let key_field = index.schema.fields.key;
+    while let Some(first) = receiver.blocking_recv() {
+        let mut pending_operations = first.operations.len();
+        let mut batch = vec![first];
+        while pending_operations < options.max_operations_per_commit {
+            match receiver.try_recv() {
+                Ok(request) => {
+                    pending_operations += request.operations.len();
+                    batch.push(request);
+                }
+                Err(_) => break,
+            }
+        }
+
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut add_error = None;
+        for request in batch {
+            for operation in request.operations {
+                match operation {
+                    WriteOperation::Upsert { key, document } => {
+                        writer.delete_term(Term::from_field_text(key_field, &key));
+                        if let Err(error) = writer.add_document(document) {
+                            add_error.get_or_insert(error.to_string());
+                        }
+                    }
+                    WriteOperation::Delete { key } => {
+                        writer.delete_term(Term::from_field_text(key_field, &key));
+                    }
+                }
+            }
+            answers.push(request.done);
+        }
+
+        let result = match add_error {
+            Some(error) => Err(error),
+            None => writer
+                .commit()
+                .and_then(|_| index.reader.reload())
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+        };
+        let result = match result {
+            Ok(()) => {
+                tracing::debug!(operations = pending_operations, "index commit done");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(%error, operations = pending_operations, "index commit failed");
+                if let Err(rollback_error) = writer.rollback() {
+                    tracing::error!(error = %rollback_error, "index rollback failed");
+                }
+                Err(WriteError::Commit(error))
+            }
+        };
+        for answer in answers {
+            // A caller that gave up waiting is no reason to stop.
+            let _ = answer.send(result.clone());
+        }
+    }
+    if let Err(error) = writer.wait_merging_threads() {
+        tracing::warn!(%error, "index merges did not finish cleanly");
+    }
+}

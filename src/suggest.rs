@@ -1,0 +1,102 @@
+//! The suggest service: a validated draft in, ranked lessons and articles out.
+//!
+//! The HTTP route, the helpdesk webhooks and `deflect eval` all call this one path, so
+//! the relevance figures in README are the figures of production.
+
+use serde::Serialize;
+
+use crate::domain::{DraftTicket, TenantId};
+use crate::search::searcher::SearchOutcome;
+use crate::search::{ContentQuery, ContentSearcher, IndexError};
+
+/// The answer to a suggest request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suggestions {
+    /// Identifies this answer; events about what the customer did with it carry it.
+    pub suggestion_id: String,
+    /// True when nothing fit well enough: `results` is then empty.
+    pub abstained: bool,
+    pub results: Vec<Suggestion>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Suggestion {
+    pub id: String,
+    pub kind: &'static str,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// HTML: escaped text with matched words in `<mark>`.
+    pub snippet: String,
+    pub score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub course: Option<CourseRef>,
+    /// Query terms (analysed forms) the document contains: why it matched.
+    pub matched_terms: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CourseRef {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct SuggestService {
+    searcher: ContentSearcher,
+    default_locale: String,
+}
+
+impl SuggestService {
+    pub fn new(searcher: ContentSearcher, default_locale: String) -> SuggestService {
+        SuggestService {
+            searcher,
+            default_locale,
+        }
+    }
+
+    /// Searches for `draft` of `tenant`. CPU-bound: call it from a blocking thread.
+    pub fn suggest_blocking(
+        &self,
+        tenant: TenantId,
+        draft: &DraftTicket,
+    ) -> Result<Suggestions, IndexError> {
+        let query =
+            ContentQuery::from_draft(tenant, draft, &self.default_locale, self.searcher.tuning());
+        let outcome = self.searcher.search(&query)?;
+        Ok(into_suggestions(outcome))
+    }
+}
+
+fn into_suggestions(outcome: SearchOutcome) -> Suggestions {
+    let results = outcome
+        .hits
+        .into_iter()
+        .map(|hit| {
+            let document = hit.stored.document;
+            let course = document.course_id.map(|course_id| CourseRef {
+                id: course_id,
+                title: document.course_title,
+            });
+            Suggestion {
+                id: document.id,
+                kind: document.kind.as_str(),
+                title: document.title,
+                url: document.url,
+                snippet: hit.snippet,
+                score: (hit.score * 1000.0).round() / 1000.0,
+                duration_seconds: document.duration_seconds,
+                course,
+                matched_terms: hit.matched_terms,
+            }
+        })
+        .collect();
+    Suggestions {
+        suggestion_id: uuid::Uuid::now_v7().to_string(),
+        abstained: outcome.abstained,
+        results,
+    }
+}

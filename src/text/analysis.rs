@@ -1,0 +1,290 @@
+//! Splits text into index terms: words, lowercased, stop words dropped, stemmed by
+//! language, accents folded.
+//!
+//! deflect analyses text itself (instead of registering tantivy tokenizers) because the
+//! language is a property of each document and each query, not of a field: one `body`
+//! field holds English and German articles, each stemmed by its own rules.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+use super::language::Language;
+
+/// Words longer than this are not words (hashes, base64, pasted logs) and are skipped.
+pub const MAX_WORD_CHARS: usize = 40;
+
+/// One word of a text, as it appears and as it is indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word<'text> {
+    /// The word as written.
+    pub surface: &'text str,
+    /// Byte offsets of `surface` in the analysed text.
+    pub offset_from: usize,
+    pub offset_to: usize,
+}
+
+/// Calls `on_word` for each word of `text`, in order.
+///
+/// A word is a run of letters and digits; an apostrophe between two letters joins
+/// (`don't` is one word). Each CJK ideograph or kana is a word of its own, since those
+/// scripts do not separate words with spaces.
+pub fn for_each_word<'text>(text: &'text str, mut on_word: impl FnMut(Word<'text>)) {
+    let mut word_start: Option<usize> = None;
+    let mut characters = text.char_indices().peekable();
+    while let Some((offset, character)) = characters.next() {
+        if is_cjk(character) {
+            if let Some(start) = word_start.take() {
+                emit_word(text, start, offset, &mut on_word);
+            }
+            let end = offset + character.len_utf8();
+            on_word(Word {
+                surface: &text[offset..end],
+                offset_from: offset,
+                offset_to: end,
+            });
+            continue;
+        }
+        if character.is_alphanumeric() {
+            word_start.get_or_insert(offset);
+            continue;
+        }
+        let joins_apostrophe = matches!(character, '\'' | '’')
+            && word_start.is_some()
+            && characters
+                .peek()
+                .is_some_and(|(_, next)| next.is_alphabetic() && !is_cjk(*next));
+        if joins_apostrophe {
+            continue;
+        }
+        if let Some(start) = word_start.take() {
+            emit_word(text, start, offset, &mut on_word);
+        }
+    }
+    if let Some(start) = word_start {
+        emit_word(text, start, text.len(), &mut on_word);
+    }
+}
+
+fn emit_word<'text>(
+    text: &'text str,
+    start: usize,
+    end: usize,
+    on_word: &mut impl FnMut(Word<'text>),
+) {
+    let surface = &text[start..end];
+    if surface.chars().count() > MAX_WORD_CHARS {
+        return;
+    }
+    on_word(Word {
+        surface,
+        offset_from: start,
+        offset_to: end,
+    });
+}
+
+fn is_cjk(character: char) -> bool {
+    matches!(character,
+        '\u{3040}'..='\u{30FF}'   // hiragana, katakana
+        | '\u{3400}'..='\u{4DBF}' // CJK extension A
+        | '\u{4E00}'..='\u{9FFF}' // CJK unified ideographs
+        | '\u{F900}'..='\u{FAFF}' // compatibility ideographs
+        | '\u{AC00}'..='\u{D7AF}' // hangul syllables
+    )
+}
+
+/// Returns a word lowercased, with apostrophes removed and accents folded (`Café` ->
+/// `cafe`, `Straße` -> `strasse`): the form used for prefixes and as stemmer output.
+pub fn fold(surface: &str) -> String {
+    let mut folded = String::with_capacity(surface.len());
+    for character in surface.nfd() {
+        if is_combining_mark(character) || matches!(character, '\'' | '’') {
+            continue;
+        }
+        match character {
+            'ß' => folded.push_str("ss"),
+            'æ' | 'Æ' => folded.push_str("ae"),
+            'ø' | 'Ø' => folded.push('o'),
+            'œ' | 'Œ' => folded.push_str("oe"),
+            _ => folded.extend(character.to_lowercase()),
+        }
+    }
+    folded
+}
+
+/// The rules that turn a word into an index term for one language.
+pub struct Analyzer {
+    language: Language,
+    stop_words: HashSet<String>,
+    stemmer: Option<Stemmer>,
+}
+
+impl Analyzer {
+    /// Returns the shared analyzer of `language`.
+    pub fn of(language: Language) -> &'static Analyzer {
+        static ANALYZERS: OnceLock<Vec<Analyzer>> = OnceLock::new();
+        let analyzers = ANALYZERS.get_or_init(|| {
+            ALL_LANGUAGES
+                .iter()
+                .map(|language| Analyzer::build(*language))
+                .collect()
+        });
+        let position = ALL_LANGUAGES
+            .iter()
+            .position(|candidate| *candidate == language)
+            .expect("every language has an analyzer");
+        &analyzers[position]
+    }
+
+    fn build(language: Language) -> Analyzer {
+        let stop_words = stop_word_list(language)
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
+            .map(|word| word.to_lowercase().replace(['\'', '’'], ""))
+            .filter(|word| !AMBIGUOUS_CONTRACTIONS.contains(&word.as_str()))
+            .collect();
+        Analyzer {
+            language,
+            stop_words,
+            stemmer: stemming_algorithm(language).map(Stemmer::create),
+        }
+    }
+
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    /// Returns the index term for a word, or `None` for a stop word.
+    pub fn term(&self, surface: &str) -> Option<String> {
+        let lowercase = surface.to_lowercase();
+        let without_apostrophes: Cow<str> = if lowercase.contains(['\'', '’']) {
+            Cow::Owned(lowercase.replace(['\'', '’'], ""))
+        } else {
+            Cow::Borrowed(&lowercase)
+        };
+        if self.stop_words.contains(without_apostrophes.as_ref()) {
+            return None;
+        }
+        let stemmed = match &self.stemmer {
+            Some(stemmer) => stemmer.stem(&without_apostrophes),
+            None => Cow::Borrowed(without_apostrophes.as_ref()),
+        };
+        Some(fold(&stemmed))
+    }
+
+    /// Returns whether the word is a stop word of this language.
+    pub fn is_stop_word(&self, surface: &str) -> bool {
+        let lowercase = surface.to_lowercase().replace(['\'', '’'], "");
+        self.stop_words.contains(&lowercase)
+    }
+
+    /// Calls `on_term` with each word of `text` and its index term, skipping stop words.
+    pub fn for_each_term<'text>(
+        &self,
+        text: &'text str,
+        mut on_term: impl FnMut(Word<'text>, String),
+    ) {
+        for_each_word(text, |word| {
+            if let Some(term) = self.term(word.surface) {
+                on_term(word, term);
+            }
+        });
+    }
+}
+
+const ALL_LANGUAGES: [Language; 8] = [
+    Language::English,
+    Language::German,
+    Language::French,
+    Language::Spanish,
+    Language::Portuguese,
+    Language::Italian,
+    Language::Dutch,
+    Language::Unstemmed,
+];
+
+/// Contractions whose apostrophe-free spelling is a real word (`she'll` -> `shell`,
+/// `I'd` -> `id`), which must stay searchable.
+const AMBIGUOUS_CONTRACTIONS: [&str; 5] = ["shell", "well", "wed", "hell", "id"];
+
+fn stemming_algorithm(language: Language) -> Option<Algorithm> {
+    match language {
+        Language::English => Some(Algorithm::English),
+        Language::German => Some(Algorithm::German),
+        Language::French => Some(Algorithm::French),
+        Language::Spanish => Some(Algorithm::Spanish),
+        Language::Portuguese => Some(Algorithm::Portuguese),
+        Language::Italian => Some(Algorithm::Italian),
+        Language::Dutch => Some(Algorithm::Dutch),
+        Language::Unstemmed => None,
+    }
+}
+
+fn stop_word_list(language: Language) -> &'static str {
+    match language {
+        Language::English => include_str!("../../index_schema/stopwords/en.txt"),
+        Language::German => include_str!("../../index_schema/stopwords/de.txt"),
+        Language::French => include_str!("../../index_schema/stopwords/fr.txt"),
+        Language::Spanish => include_str!("../../index_schema/stopwords/es.txt"),
+        Language::Portuguese => include_str!("../../index_schema/stopwords/pt.txt"),
+        Language::Italian => include_str!("../../index_schema/stopwords/it.txt"),
+        Language::Dutch => include_str!("../../index_schema/stopwords/nl.txt"),
+        Language::Unstemmed => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(language: Language, text: &str) -> Vec<String> {
+        let mut collected = Vec::new();
+        Analyzer::of(language).for_each_term(text, |_, term| collected.push(term));
+        collected
+    }
+
+    #[test]
+    fn english_drops_stop_words_and_stems() {
+        assert_eq!(
+            terms(Language::English, "How do I reset my Passwords?"),
+            ["reset", "password"]
+        );
+    }
+
+    #[test]
+    fn german_stems_and_folds_umlauts() {
+        assert_eq!(
+            terms(Language::German, "Rechnungen herunterladen für Kündigung"),
+            ["rechnung", "herunterlad", "kundig"]
+        );
+    }
+
+    #[test]
+    fn contractions_are_one_word_and_ambiguous_ones_survive() {
+        assert_eq!(
+            terms(Language::English, "I don't see my user id"),
+            ["see", "user", "id"]
+        );
+    }
+
+    #[test]
+    fn cjk_characters_are_words_of_their_own() {
+        let mut surfaces = Vec::new();
+        for_each_word("密码重置help", |word| surfaces.push(word.surface));
+        assert_eq!(surfaces, ["密", "码", "重", "置", "help"]);
+    }
+
+    #[test]
+    fn overlong_tokens_are_skipped() {
+        let long = "x".repeat(100_000);
+        assert_eq!(
+            terms(Language::English, &format!("invoice {long} missing")),
+            ["invoic", "miss"]
+        );
+    }
+}

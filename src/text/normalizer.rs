@@ -1,0 +1,245 @@
+//! Cleans a draft ticket before it becomes a query.
+//!
+//! Drafts arrive half typed, pasted from email clients, with quoted replies, signatures,
+//! markup and sometimes whole log files. Only what the customer wrote about the problem
+//! should reach the query builder, and a pasted megabyte must cost no more than a long
+//! draft: the input is cut to a fixed budget before any other work is done.
+
+use super::html::strip_html;
+
+/// How much raw input is looked at, at most. Everything past it is ignored unread.
+const RAW_INPUT_BUDGET_BYTES: usize = 64 * 1024;
+
+/// A draft reduced to the words worth searching for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedDraft {
+    /// Plain text: no markup, quotes, signature or control characters, single spaces.
+    pub text: String,
+    /// True when the customer is still typing the last word (the draft does not end in
+    /// whitespace or punctuation), so the last token should also match as a prefix.
+    pub last_token_is_prefix: bool,
+    /// True when the draft was longer than the budget and was cut.
+    pub truncated: bool,
+}
+
+/// Normalizes `raw` and keeps at most `max_chars` characters of the result.
+pub fn normalize_draft(raw: &str, max_chars: usize) -> NormalizedDraft {
+    let (bounded, cut_raw) = truncate_to_bytes(raw, RAW_INPUT_BUDGET_BYTES);
+    let last_token_is_prefix_in_raw = !cut_raw
+        && bounded
+            .chars()
+            .last()
+            .is_some_and(|last| last.is_alphanumeric());
+
+    let without_markup = strip_html(bounded);
+    let without_quotes = drop_quoted_reply(&without_markup);
+    let without_signature = drop_signature(&without_quotes);
+    let collapsed = collapse_whitespace(&without_signature);
+
+    let (text, cut_clean) = truncate_to_chars(&collapsed, max_chars);
+    let truncated = cut_raw || cut_clean;
+    NormalizedDraft {
+        last_token_is_prefix: last_token_is_prefix_in_raw && !truncated && !text.is_empty(),
+        text,
+        truncated,
+    }
+}
+
+/// Normalizes content text (article bodies) for indexing: markup removed, whitespace
+/// collapsed, no quote or signature heuristics.
+pub fn normalize_content_text(raw: &str) -> String {
+    collapse_whitespace(&strip_html(raw))
+}
+
+fn truncate_to_bytes(text: &str, max_bytes: usize) -> (&str, bool) {
+    if text.len() <= max_bytes {
+        return (text, false);
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
+fn truncate_to_chars(text: &str, max_chars: usize) -> (String, bool) {
+    match text.char_indices().nth(max_chars) {
+        None => (text.to_owned(), false),
+        Some((cut_at, _)) => {
+            let head = &text[..cut_at];
+            // Prefer not to leave half a word behind.
+            let head = match head.rfind(' ') {
+                Some(space) if space > cut_at / 2 => &head[..space],
+                _ => head,
+            };
+            (head.trim_end().to_owned(), true)
+        }
+    }
+}
+
+/// Drops everything from the first line that starts a quoted earlier message.
+fn drop_quoted_reply(text: &str) -> String {
+    let mut kept = String::with_capacity(text.len());
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if starts_quoted_history(trimmed) {
+            break;
+        }
+        if trimmed.starts_with('>') {
+            continue;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    kept
+}
+
+fn starts_quoted_history(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    (lower.starts_with("on ") && lower.ends_with("wrote:"))
+        || (lower.starts_with("am ") && lower.ends_with("schrieb:"))
+        || (lower.starts_with("le ") && lower.ends_with("a écrit :"))
+        || lower.starts_with("-----original message-----")
+        || lower.starts_with("----- original message -----")
+        || lower.starts_with("-----ursprüngliche nachricht-----")
+}
+
+/// Drops a trailing signature: the `-- ` delimiter and what follows, mobile footers, and a
+/// closing salutation followed only by a few short lines (name, title, phone).
+fn drop_signature(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut end = lines.len();
+    for (index, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_end();
+        if trimmed == "--" || trimmed == "-- " || line.starts_with("-- ") && trimmed.len() <= 3 {
+            end = index;
+            break;
+        }
+        let lower = trimmed.trim_start().to_lowercase();
+        if lower.starts_with("sent from my ") || lower.starts_with("von meinem ") {
+            end = index;
+            break;
+        }
+    }
+    let tail_start = end.saturating_sub(6);
+    for index in tail_start..end {
+        let line = lines[index].trim();
+        if is_closing_salutation(line) {
+            let rest_is_short = lines[index + 1..end]
+                .iter()
+                .all(|rest| rest.trim().chars().count() <= 40);
+            if rest_is_short && index > 0 {
+                end = index;
+                break;
+            }
+        }
+    }
+    lines[..end].join("\n")
+}
+
+fn is_closing_salutation(line: &str) -> bool {
+    let lower = line.trim_end_matches([',', '!', '.']).to_lowercase();
+    matches!(
+        lower.as_str(),
+        "thanks"
+            | "thank you"
+            | "thanks in advance"
+            | "best"
+            | "best regards"
+            | "kind regards"
+            | "regards"
+            | "cheers"
+            | "sincerely"
+            | "mit freundlichen grüßen"
+            | "viele grüße"
+            | "beste grüße"
+            | "cordialement"
+            | "saludos"
+    )
+}
+
+/// Collapses runs of whitespace to one space and removes control characters, bidi
+/// controls and zero-width characters, which carry no words.
+fn collapse_whitespace(text: &str) -> String {
+    let mut collapsed = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for character in text.chars() {
+        if character.is_whitespace() || character.is_control() {
+            pending_space = !collapsed.is_empty();
+            continue;
+        }
+        if is_invisible_format_character(character) {
+            continue;
+        }
+        if pending_space {
+            collapsed.push(' ');
+            pending_space = false;
+        }
+        collapsed.push(character);
+    }
+    collapsed
+}
+
+fn is_invisible_format_character(character: char) -> bool {
+    matches!(
+        character,
+        '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn quoted_replies_and_signatures_are_removed() {
+        let draft = "I can't log in since yesterday.\n\nThanks,\nAnna Smith\nACME Inc\n\nOn Mon, 3 Feb 2025, Support wrote:\n> Hello Anna";
+        assert_eq!(
+            normalize_draft(draft, 2000).text,
+            "I can't log in since yesterday."
+        );
+    }
+
+    #[test]
+    fn the_signature_delimiter_ends_the_draft() {
+        let draft = "Invoice shows the wrong VAT\n-- \nBob\n+1 555 0100";
+        assert_eq!(
+            normalize_draft(draft, 2000).text,
+            "Invoice shows the wrong VAT"
+        );
+    }
+
+    #[test]
+    fn a_draft_still_being_typed_ends_in_a_prefix() {
+        assert!(normalize_draft("reset my passw", 2000).last_token_is_prefix);
+        assert!(!normalize_draft("reset my password ", 2000).last_token_is_prefix);
+        assert!(!normalize_draft("reset my password?", 2000).last_token_is_prefix);
+    }
+
+    #[test]
+    fn long_input_is_cut_to_the_budget() {
+        let log = "ERROR connection refused at line 42\n".repeat(50_000);
+        let normalized = normalize_draft(&log, 500);
+        assert!(normalized.truncated);
+        assert!(normalized.text.chars().count() <= 500);
+        assert!(!normalized.last_token_is_prefix);
+    }
+
+    #[test]
+    fn invisible_and_control_characters_are_dropped() {
+        let normalized = normalize_draft("pay\u{200F}ment\0 failed\u{202E}  now", 2000);
+        assert_eq!(normalized.text, "payment failed now");
+    }
+
+    proptest! {
+        #[test]
+        fn normalizing_never_panics_and_respects_the_cap(raw in ".{0,3000}", cap in 1usize..400) {
+            let normalized = normalize_draft(&raw, cap);
+            prop_assert!(normalized.text.chars().count() <= cap);
+            prop_assert!(!normalized.text.starts_with(' '));
+            prop_assert!(!normalized.text.ends_with(' '));
+            prop_assert!(!normalized.text.contains("  "));
+        }
+    }
+}
