@@ -54,6 +54,9 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Write per-query scores and confidence to this file (JSON lines), for tuning.
+        #[arg(long)]
+        dump: Option<PathBuf>,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -72,8 +75,9 @@ pub fn run(cli: Cli) -> ExitCode {
             corpus,
             queries,
             json,
+            dump,
             config,
-        } => run_eval(config.as_deref(), &corpus, &queries, json),
+        } => run_eval(config.as_deref(), &corpus, &queries, json, dump.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -176,9 +180,10 @@ fn run_eval(
     corpus: &Path,
     queries: &Path,
     json: bool,
+    dump: Option<&Path>,
 ) -> anyhow::Result<()> {
     let settings = settings_with_telemetry(extra_file)?;
-    let report = evaluate(&settings, corpus, queries)?;
+    let report = evaluate(&settings, corpus, queries, dump)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -6,7 +6,7 @@
 //! marks a query whose right answer is no suggestion.
 
 use std::collections::HashSet;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::Path;
 
 use anyhow::Context;
@@ -116,11 +116,22 @@ impl RelevanceTally {
 
 /// Indexes `corpus` into a fresh temporary index and runs every query of `queries`
 /// through [`SuggestService`], with the search settings of `settings`.
+///
+/// With `dump`, writes one JSON line per query (its best scores and confidence, and the
+/// rank of the first relevant result) for tuning the abstention threshold.
 pub fn evaluate(
     settings: &Settings,
     corpus: &Path,
     queries: &Path,
+    dump: Option<&Path>,
 ) -> anyhow::Result<RelevanceReport> {
+    let mut dump_file = match dump {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("failed to create {}", path.display()))?,
+        )),
+        None => None,
+    };
     let directory = tempfile::tempdir().context("failed to create a temporary index directory")?;
     let index = ContentIndex::open_or_create(directory.path())?;
     let (writer, writer_thread) = IndexWriterHandle::start(
@@ -165,16 +176,28 @@ pub fn evaluate(
             limit: Some(DEPTH as u32),
             ..Default::default()
         };
-        let returned: Vec<String> = match DraftTicket::parse(body, DEPTH, DEPTH) {
-            Ok(draft) => service
-                .suggest_blocking(tenant.clone(), &draft)?
-                .results
-                .into_iter()
-                .map(|result| result.id)
-                .collect(),
-            Err(_) => Vec::new(),
+        let suggestions = match DraftTicket::parse(body, DEPTH, DEPTH) {
+            Ok(draft) => Some(service.suggest_blocking(tenant.clone(), &draft)?),
+            Err(_) => None,
         };
         let relevant: HashSet<String> = query.relevant.into_iter().collect();
+        if let Some(dump_file) = dump_file.as_mut() {
+            let results = suggestions
+                .as_ref()
+                .map(|found| found.results.as_slice())
+                .unwrap_or_default();
+            let line = serde_json::json!({
+                "id": query.id,
+                "in_scope": !relevant.is_empty(),
+                "confidence": suggestions.as_ref().map_or(0.0, |found| found.confidence),
+                "scores": results.iter().map(|result| result.score).collect::<Vec<_>>(),
+                "relevant_rank": results.iter().position(|result| relevant.contains(&result.id)),
+            });
+            writeln!(dump_file, "{line}").context("failed to write the dump")?;
+        }
+        let returned: Vec<String> = suggestions
+            .map(|found| found.results.into_iter().map(|result| result.id).collect())
+            .unwrap_or_default();
         tracing::debug!(query = %query.id, returned = ?returned, "evaluated");
         tally.record(&returned, &relevant);
     }

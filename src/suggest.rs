@@ -16,6 +16,9 @@ pub struct Suggestions {
     pub suggestion_id: String,
     /// True when nothing fit well enough: `results` is then empty.
     pub abstained: bool,
+    /// Share of the draft's weighted words found in the best match, 0 to 1; abstention
+    /// compares it with `search.min_confidence`.
+    pub confidence: f32,
     pub results: Vec<Suggestion>,
 }
 
@@ -97,6 +100,7 @@ fn into_suggestions(outcome: SearchOutcome) -> Suggestions {
     Suggestions {
         suggestion_id: uuid::Uuid::now_v7().to_string(),
         abstained: outcome.abstained,
+        confidence: (outcome.confidence * 1000.0).round() / 1000.0,
         results,
     }
 }

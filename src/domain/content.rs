@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// A document's id as given by its source system: 1-200 characters of letters, digits
-/// and `. _ : @ -` (safe in URL paths without escaping).
+/// A document's id as given by its source system: 1-200 bytes, no whitespace, control
+/// characters or `/` (so it is one URL path segment; percent-encode the rest).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ContentId(String);
 
@@ -15,13 +15,13 @@ impl ContentId {
     pub fn parse(raw: &str) -> Result<ContentId, String> {
         let valid = !raw.is_empty()
             && raw.len() <= 200
-            && raw
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || b"._:@-".contains(&byte));
+            && !raw.chars().any(|character| {
+                character.is_whitespace() || character.is_control() || character == '/'
+            });
         if valid {
             Ok(ContentId(raw.to_owned()))
         } else {
-            Err("must be 1-200 characters of letters, digits and . _ : @ -".to_owned())
+            Err("must be 1-200 bytes without whitespace, control characters or `/`".to_owned())
         }
     }
 

@@ -27,6 +27,8 @@ pub struct SearchTuning {
     pub prefix_boost: f32,
     /// Weight of a typo correction relative to the word as typed.
     pub typo_weight: f32,
+    /// Weight of a stop word ("how", "not") relative to other words.
+    pub stop_word_weight: f32,
     /// Words of at least this many characters tolerate one typo...
     pub typo_min_chars: usize,
     /// ...and words of at least this many, two.
@@ -45,15 +47,16 @@ impl Default for SearchTuning {
         SearchTuning {
             max_draft_chars: 1_000,
             max_query_terms: 64,
-            title_boost: 2.0,
-            summary_boost: 1.5,
+            title_boost: 0.75,
+            summary_boost: 1.0,
             body_boost: 1.0,
-            prefix_boost: 1.0,
+            prefix_boost: 0.3,
             typo_weight: 0.6,
+            stop_word_weight: 0.8,
             typo_min_chars: 5,
             two_typos_min_chars: 9,
             max_results_per_course: 2,
-            min_confidence: 0.0,
+            min_confidence: 0.22,
             min_score: 0.0,
         }
     }
@@ -84,6 +87,8 @@ pub struct QueryTerm {
     pub typo_tolerant: bool,
     /// True for the word still being typed: it also matches through `prefix`.
     pub is_being_typed: bool,
+    /// A stop word of the query's language: searched, with less weight.
+    pub is_stop_word: bool,
 }
 
 /// A draft ready to be searched.
@@ -121,9 +126,7 @@ impl ContentQuery {
         let mut terms: Vec<QueryTerm> = Vec::new();
         for (index, word) in words.iter().enumerate() {
             let is_being_typed = normalized.last_token_is_prefix && Some(index) == last_word_index;
-            let Some(term) = analyzer.term(word.surface) else {
-                continue;
-            };
+            let term = analyzer.term(word.surface);
             if let Some(existing) = terms.iter_mut().find(|existing| existing.term == term) {
                 existing.occurrences += 1;
                 existing.is_being_typed &= is_being_typed;
@@ -137,6 +140,7 @@ impl ContentQuery {
                 typo_tolerant: !is_being_typed
                     && char_count >= tuning.typo_min_chars
                     && char_count <= MAX_TYPO_TOLERANT_CHARS,
+                is_stop_word: analyzer.is_stop_word(word.surface),
                 term,
                 occurrences: 1,
                 is_being_typed,
@@ -230,7 +234,8 @@ mod tests {
 
     #[test]
     fn a_stop_word_being_typed_is_no_prefix() {
-        assert_eq!(query("how do i").prefix, None);
-        assert!(query("how do i").is_empty());
+        let built = query("how do i");
+        assert_eq!(built.prefix, None);
+        assert!(built.terms.iter().all(|term| term.is_stop_word));
     }
 }

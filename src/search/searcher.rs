@@ -57,6 +57,7 @@ struct ResolvedWord {
     idf: f32,
     occurrences: u32,
     is_being_typed: bool,
+    is_stop_word: bool,
 }
 
 impl ContentSearcher {
@@ -100,6 +101,11 @@ impl ContentSearcher {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for word in &words {
             let repetition = 1.0 + 0.25 * (word.occurrences.saturating_sub(1).min(4) as f32);
+            let word_weight = if word.is_stop_word {
+                self.tuning.stop_word_weight * repetition
+            } else {
+                repetition
+            };
             for (index_term, relative_weight) in &word.index_terms {
                 for (field, field_boost) in text_fields {
                     let term = Term::from_field_text(field, &scoped(&scope, index_term));
@@ -108,7 +114,7 @@ impl ContentSearcher {
                     }
                     clauses.push((
                         Occur::Should,
-                        boosted_term(term, field_boost * relative_weight * repetition),
+                        boosted_term(term, field_boost * relative_weight * word_weight),
                     ));
                 }
             }
@@ -246,6 +252,7 @@ impl ContentSearcher {
                 idf: inverse_document_frequency(best_doc_freq as f32, total_docs),
                 occurrences: query_term.occurrences,
                 is_being_typed: query_term.is_being_typed,
+                is_stop_word: query_term.is_stop_word,
             });
         }
         Ok(words)

@@ -44,10 +44,9 @@ pub fn collect_matches(
                 prefix_matched = true;
             }
         }
-        if let Some(term) = analyzer.term(word.surface) {
-            if targets.terms.contains(&term) && !matched.contains(&term) {
-                matched.insert(term);
-            }
+        let term = analyzer.term(word.surface);
+        if targets.terms.contains(&term) && !matched.contains(&term) {
+            matched.insert(term);
         }
     });
     prefix_matched
@@ -59,9 +58,8 @@ pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>)
     let scanned = head(text, MAX_SCANNED_BYTES);
     let mut words: Vec<(usize, usize, Option<String>)> = Vec::new();
     crate::text::analysis::for_each_word(scanned, |word| {
-        let by_term = analyzer
-            .term(word.surface)
-            .filter(|term| targets.terms.contains(term));
+        let by_term = Some(analyzer.term(word.surface))
+            .filter(|term| targets.terms.contains(term) && !analyzer.is_stop_word(word.surface));
         let by_prefix = targets
             .prefix
             .filter(|prefix| fold(word.surface).starts_with(prefix))

@@ -1,5 +1,9 @@
-//! Splits text into index terms: words, lowercased, stop words dropped, stemmed by
-//! language, accents folded.
+//! Splits text into index terms: words, lowercased, stemmed by language, accents folded.
+//!
+//! Stop words are indexed like any word: in support drafts "not", "no" and "how" often
+//! carry the meaning ("card not working", "who made you"), and BM25 already gives common
+//! words little weight. The stop word lists of `index_schema/stopwords/` lower a stop
+//! word's weight in queries and keep it out of highlights and prefixes instead.
 //!
 //! deflect analyses text itself (instead of registering tantivy tokenizers) because the
 //! language is a property of each document and each query, not of a field: one `body`
@@ -159,22 +163,19 @@ impl Analyzer {
         self.language
     }
 
-    /// Returns the index term for a word, or `None` for a stop word.
-    pub fn term(&self, surface: &str) -> Option<String> {
+    /// Returns the index term of a word (stop words have terms too).
+    pub fn term(&self, surface: &str) -> String {
         let lowercase = surface.to_lowercase();
         let without_apostrophes: Cow<str> = if lowercase.contains(['\'', '’']) {
             Cow::Owned(lowercase.replace(['\'', '’'], ""))
         } else {
             Cow::Borrowed(&lowercase)
         };
-        if self.stop_words.contains(without_apostrophes.as_ref()) {
-            return None;
-        }
         let stemmed = match &self.stemmer {
             Some(stemmer) => stemmer.stem(&without_apostrophes),
             None => Cow::Borrowed(without_apostrophes.as_ref()),
         };
-        Some(fold(&stemmed))
+        fold(&stemmed)
     }
 
     /// Returns whether the word is a stop word of this language.
@@ -183,16 +184,15 @@ impl Analyzer {
         self.stop_words.contains(&lowercase)
     }
 
-    /// Calls `on_term` with each word of `text` and its index term, skipping stop words.
+    /// Calls `on_term` with each word of `text` and its index term.
     pub fn for_each_term<'text>(
         &self,
         text: &'text str,
         mut on_term: impl FnMut(Word<'text>, String),
     ) {
         for_each_word(text, |word| {
-            if let Some(term) = self.term(word.surface) {
-                on_term(word, term);
-            }
+            let term = self.term(word.surface);
+            on_term(word, term);
         });
     }
 }
@@ -243,17 +243,23 @@ mod tests {
     use super::*;
 
     fn terms(language: Language, text: &str) -> Vec<String> {
+        let analyzer = Analyzer::of(language);
         let mut collected = Vec::new();
-        Analyzer::of(language).for_each_term(text, |_, term| collected.push(term));
+        analyzer.for_each_term(text, |word, term| {
+            if !analyzer.is_stop_word(word.surface) {
+                collected.push(term);
+            }
+        });
         collected
     }
 
     #[test]
-    fn english_drops_stop_words_and_stems() {
+    fn english_recognises_stop_words_and_stems() {
         assert_eq!(
             terms(Language::English, "How do I reset my Passwords?"),
             ["reset", "password"]
         );
+        assert_eq!(Analyzer::of(Language::English).term("How"), "how");
     }
 
     #[test]
