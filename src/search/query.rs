@@ -219,7 +219,7 @@ mod tests {
                 .iter()
                 .map(|term| term.term.as_str())
                 .collect::<Vec<_>>(),
-            ["titl", "unbalanc"]
+            ["titl", "a", "unbalanc"]
         );
     }
 

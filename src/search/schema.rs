@@ -85,7 +85,7 @@ impl ContentSchema {
             match field.field_type {
                 FieldType::Keyword => {
                     let mut options = if field.indexed {
-                        STRING.into()
+                        STRING
                     } else {
                         TextOptions::default()
                     };
