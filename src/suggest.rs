@@ -36,7 +36,8 @@ pub struct Suggestion {
     pub duration_seconds: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub course: Option<CourseRef>,
-    /// Query terms (analysed forms) the document contains: why it matched.
+    /// Why it matched: the draft's words (analysed forms, stop words left out) that the
+    /// document contains, and the word being typed as `prefix*` when it matched.
     pub matched_terms: Vec<String>,
 }
 

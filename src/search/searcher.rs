@@ -26,7 +26,8 @@ pub struct SearchHit {
     pub score: f32,
     /// HTML passage with matched words in `<mark>`.
     pub snippet: String,
-    /// The query terms (analysed forms) the document contains.
+    /// The draft's words (analysed, stop words left out) found in the document, and the
+    /// word being typed as `prefix*` when it matched.
     pub matched_terms: Vec<String>,
 }
 
@@ -178,11 +179,23 @@ impl ContentSearcher {
                 .chain(stored.document.tags.iter())
                 .any(|extra| collect_matches(extra, analyzer, &targets, &mut matched));
 
+            // The best hit decides whether to abstain; a later one that matches nothing
+            // but stop words ("my", "how") is noise and is left out.
+            let matches_a_content_word = prefix_matched
+                || words.iter().any(|word| {
+                    !word.is_stop_word
+                        && word
+                            .index_terms
+                            .iter()
+                            .any(|(term, _)| matched.contains(term))
+                });
             if hits.is_empty() {
                 confidence = coverage(&words, &matched, prefix_matched);
                 if score < self.tuning.min_score || confidence < self.tuning.min_confidence {
                     return Ok(abstain(confidence));
                 }
+            } else if !matches_a_content_word {
+                continue;
             }
             let snippet_source = if stored.body_text.is_empty() {
                 stored
@@ -194,8 +207,19 @@ impl ContentSearcher {
                 stored.body_text.as_str()
             };
             let snippet = best_passage(snippet_source, analyzer, &targets).html;
-            let mut matched_terms: Vec<String> = matched.into_iter().collect();
-            matched_terms.sort();
+            let mut matched_terms: Vec<String> = words
+                .iter()
+                .filter(|word| !word.is_stop_word)
+                .flat_map(|word| word.index_terms.iter().map(|(term, _)| term))
+                .filter(|term| matched.contains(*term))
+                .cloned()
+                .collect();
+            if prefix_matched {
+                if let Some(prefix) = &query.prefix {
+                    matched_terms.push(format!("{prefix}*"));
+                }
+            }
+            matched_terms.dedup();
             hits.push(SearchHit {
                 stored,
                 score,
