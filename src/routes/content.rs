@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::auth::{Caller, Scope};
 use crate::content::StoreError;
+use crate::search::WriteError;
 use crate::domain::{ContentDocument, ContentId, DocumentInput, TenantId};
 use crate::error::{ApiError, ErrorCode};
 use crate::ndjson::{parse_line, LineError, LineSplitter, SplitLine};
@@ -49,7 +50,13 @@ fn parse_path_id(raw: &str) -> Result<ContentId, ApiError> {
 }
 
 fn store_error(error: StoreError) -> ApiError {
-    ApiError::internal("content store failed", &error)
+    match error {
+        StoreError::Write(WriteError::Stopped) => ApiError::new(
+            ErrorCode::IndexUnavailable,
+            "the index writer is not running; retry shortly",
+        ),
+        other => ApiError::internal("content store failed", &other),
+    }
 }
 
 #[tracing::instrument(name = "put content", skip_all, fields(tenant = %caller.tenant, id = %path))]
