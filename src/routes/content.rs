@@ -7,10 +7,10 @@ use serde::Serialize;
 
 use crate::auth::{Caller, Scope};
 use crate::content::StoreError;
-use crate::search::WriteError;
 use crate::domain::{ContentDocument, ContentId, DocumentInput, TenantId};
 use crate::error::{ApiError, ErrorCode};
 use crate::ndjson::{parse_line, LineError, LineSplitter, SplitLine};
+use crate::search::WriteError;
 use crate::startup::AppState;
 use crate::telemetry::spawn_blocking_in_span;
 

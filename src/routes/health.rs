@@ -7,8 +7,16 @@ use crate::startup::AppState;
 
 pub(super) fn configure(config: &mut web::ServiceConfig) {
     config
-        .route("/healthz", web::get().to(report_alive))
-        .route("/readyz", web::get().to(report_readiness));
+        .service(
+            web::resource("/healthz")
+                .route(web::get().to(report_alive))
+                .default_service(web::to(super::method_not_allowed)),
+        )
+        .service(
+            web::resource("/readyz")
+                .route(web::get().to(report_readiness))
+                .default_service(web::to(super::method_not_allowed)),
+        );
 }
 
 async fn report_alive() -> HttpResponse {

@@ -78,6 +78,17 @@ pub fn index_document(
         &summary_text,
     );
     add_analyzed(&mut indexed, fields.body, analyzer, &scope, &body_text);
+    add_pairs(
+        &mut indexed,
+        fields.pairs,
+        analyzer,
+        &scope,
+        &[
+            document.title.as_str(),
+            summary_text.as_str(),
+            body_text.as_str(),
+        ],
+    );
     add_prefixes(
         &mut indexed,
         fields.prefixes,
@@ -117,6 +128,34 @@ fn add_analyzed(
             position_length: 1,
         });
     });
+    indexed.add_pre_tokenized_text(
+        field,
+        PreTokenizedString {
+            text: String::new(),
+            tokens,
+        },
+    );
+}
+
+fn add_pairs(
+    indexed: &mut TantivyDocument,
+    field: Field,
+    analyzer: &Analyzer,
+    scope: &str,
+    texts: &[&str],
+) {
+    let mut tokens = Vec::new();
+    for text in texts {
+        analyzer.for_each_pair(text, |pair| {
+            tokens.push(Token {
+                offset_from: 0,
+                offset_to: 0,
+                position: tokens.len(),
+                text: scoped(scope, &pair),
+                position_length: 1,
+            });
+        });
+    }
     indexed.add_pre_tokenized_text(
         field,
         PreTokenizedString {

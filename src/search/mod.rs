@@ -11,6 +11,7 @@ pub mod query;
 pub mod schema;
 pub mod searcher;
 pub mod snippet;
+mod statistics;
 mod terms;
 pub mod writer;
 

@@ -23,12 +23,17 @@ pub struct SearchTuning {
     pub title_boost: f32,
     pub summary_boost: f32,
     pub body_boost: f32,
+    /// Weight of a neighbouring word pair of the draft found in a document.
+    pub pair_boost: f32,
     /// Weight of a match of the word still being typed against title and summary words.
     pub prefix_boost: f32,
     /// Weight of a typo correction relative to the word as typed.
     pub typo_weight: f32,
     /// Weight of a stop word ("how", "not") relative to other words.
     pub stop_word_weight: f32,
+    /// Weight, in confidence, of a word the content does not contain at all, relative to
+    /// the rarest word it does contain.
+    pub unknown_word_weight: f32,
     /// Words of at least this many characters tolerate one typo...
     pub typo_min_chars: usize,
     /// ...and words of at least this many, two.
@@ -50,13 +55,15 @@ impl Default for SearchTuning {
             title_boost: 0.75,
             summary_boost: 1.0,
             body_boost: 1.0,
+            pair_boost: 0.3,
             prefix_boost: 0.3,
             typo_weight: 0.6,
             stop_word_weight: 0.8,
+            unknown_word_weight: 1.0,
             typo_min_chars: 5,
             two_typos_min_chars: 9,
             max_results_per_course: 2,
-            min_confidence: 0.22,
+            min_confidence: 0.18,
             min_score: 0.0,
         }
     }
@@ -83,7 +90,8 @@ pub struct QueryTerm {
     pub term: String,
     /// How often the draft uses it.
     pub occurrences: u32,
-    /// Whether a missing term may be replaced by a close one from the index.
+    /// Whether a missing term may be replaced by a close one from the index (for the
+    /// word being typed, only when it starts no indexed word either).
     pub typo_tolerant: bool,
     /// True for the word still being typed: it also matches through `prefix`.
     pub is_being_typed: bool,
@@ -97,6 +105,9 @@ pub struct ContentQuery {
     pub tenant: TenantId,
     pub language: Language,
     pub terms: Vec<QueryTerm>,
+    /// Index terms of neighbouring word pairs of the draft (the word being typed left
+    /// out), matched against the document's word pairs.
+    pub pairs: Vec<String>,
     /// The folded word still being typed, matched against indexed title and summary
     /// prefixes.
     pub prefix: Option<String>,
@@ -137,8 +148,7 @@ impl ContentQuery {
             }
             let char_count = word.surface.chars().count();
             terms.push(QueryTerm {
-                typo_tolerant: !is_being_typed
-                    && char_count >= tuning.typo_min_chars
+                typo_tolerant: char_count >= tuning.typo_min_chars
                     && char_count <= MAX_TYPO_TOLERANT_CHARS,
                 is_stop_word: analyzer.is_stop_word(word.surface),
                 term,
@@ -146,6 +156,17 @@ impl ContentQuery {
                 is_being_typed,
             });
         }
+
+        let searched_text = match (normalized.last_token_is_prefix, words.last()) {
+            (true, Some(last)) => &normalized.text[..last.offset_from],
+            _ => normalized.text.as_str(),
+        };
+        let mut pairs: Vec<String> = Vec::new();
+        analyzer.for_each_pair(searched_text, |pair| {
+            if pairs.len() < tuning.max_query_terms && !pairs.contains(&pair) {
+                pairs.push(pair);
+            }
+        });
 
         let prefix = match (normalized.last_token_is_prefix, words.last()) {
             (true, Some(last)) => {
@@ -160,6 +181,7 @@ impl ContentQuery {
             tenant,
             language,
             terms,
+            pairs,
             prefix,
             filters: ContentFilters {
                 language: draft.locale.as_deref().map(primary_subtag),
@@ -207,7 +229,7 @@ mod tests {
             .find(|term| term.term == "passw")
             .unwrap();
         assert!(typed.is_being_typed);
-        assert!(!typed.typo_tolerant);
+        assert!(typed.typo_tolerant);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::document::StoredDocument;
 use super::index::{ContentIndex, IndexError};
 use super::query::{ContentQuery, SearchTuning};
 use super::snippet::{best_passage, collect_matches, MatchTargets};
+use super::statistics::{TenantStatistics, TenantTotalsCache};
 use super::terms::{scope_of, scoped};
 use crate::text::analysis::Analyzer;
 use crate::text::language::Language;
@@ -47,6 +48,7 @@ pub struct SearchOutcome {
 pub struct ContentSearcher {
     index: ContentIndex,
     tuning: SearchTuning,
+    tenant_totals: std::sync::Arc<TenantTotalsCache>,
 }
 
 /// A query word resolved against the index: the index terms that stand for it and how
@@ -63,7 +65,11 @@ struct ResolvedWord {
 
 impl ContentSearcher {
     pub fn new(index: ContentIndex, tuning: SearchTuning) -> ContentSearcher {
-        ContentSearcher { index, tuning }
+        ContentSearcher {
+            index,
+            tuning,
+            tenant_totals: Default::default(),
+        }
     }
 
     pub fn tuning(&self) -> &SearchTuning {
@@ -88,7 +94,23 @@ impl ContentSearcher {
             (fields.summary, self.tuning.summary_boost),
             (fields.body, self.tuning.body_boost),
         ];
-        let total_docs = searcher.num_docs().max(1) as f32;
+        let totals = self.tenant_totals.totals(
+            &searcher,
+            fields.tenant,
+            &[
+                fields.title,
+                fields.summary,
+                fields.body,
+                fields.pairs,
+                fields.prefixes,
+            ],
+            &query.tenant,
+        )?;
+        let total_docs = totals.documents.max(1) as f32;
+        let statistics = TenantStatistics {
+            searcher: &searcher,
+            totals,
+        };
 
         let words = self.resolve_words(&searcher, query, &scope, &text_fields, total_docs)?;
         let prefix_doc_freq = match &query.prefix {
@@ -120,6 +142,12 @@ impl ContentSearcher {
                 }
             }
         }
+        for pair in &query.pairs {
+            let term = Term::from_field_text(fields.pairs, &scoped(&scope, pair));
+            if searcher.doc_freq(&term)? > 0 {
+                clauses.push((Occur::Should, boosted_term(term, self.tuning.pair_boost)));
+            }
+        }
         if prefix_doc_freq > 0 {
             if let Some(prefix) = &query.prefix {
                 let term = Term::from_field_text(fields.prefixes, &scoped(&scope, prefix));
@@ -135,7 +163,11 @@ impl ContentSearcher {
             limit: candidates,
             filters: &query.filters,
         };
-        let top_docs = searcher.search(&BooleanQuery::new(clauses), &collector)?;
+        let top_docs = searcher.search_with_statistics_provider(
+            &BooleanQuery::new(clauses),
+            &collector,
+            &statistics,
+        )?;
 
         let query_terms: HashSet<String> = words
             .iter()
@@ -179,23 +211,19 @@ impl ContentSearcher {
                 .chain(stored.document.tags.iter())
                 .any(|extra| collect_matches(extra, analyzer, &targets, &mut matched));
 
-            // The best hit decides whether to abstain; a later one that matches nothing
-            // but stop words ("my", "how") is noise and is left out.
-            let matches_a_content_word = prefix_matched
-                || words.iter().any(|word| {
-                    !word.is_stop_word
-                        && word
-                            .index_terms
-                            .iter()
-                            .any(|(term, _)| matched.contains(term))
-                });
+            // The best hit decides whether to abstain.
             if hits.is_empty() {
-                confidence = coverage(&words, &matched, prefix_matched);
-                if score < self.tuning.min_score || confidence < self.tuning.min_confidence {
+                confidence = coverage(
+                    &words,
+                    &matched,
+                    prefix_matched,
+                    self.tuning.stop_word_weight,
+                );
+                let too_weak =
+                    score < self.tuning.min_score || confidence < self.tuning.min_confidence;
+                if too_weak {
                     return Ok(abstain(confidence));
                 }
-            } else if !matches_a_content_word {
-                continue;
             }
             let snippet_source = if stored.body_text.is_empty() {
                 stored
@@ -219,7 +247,8 @@ impl ContentSearcher {
                     matched_terms.push(format!("{prefix}*"));
                 }
             }
-            matched_terms.dedup();
+            let mut seen = HashSet::new();
+            matched_terms.retain(|term| seen.insert(term.clone()));
             hits.push(SearchHit {
                 stored,
                 score,
@@ -257,7 +286,10 @@ impl ContentSearcher {
                         &scoped(scope, prefix),
                     ))?;
                 }
-            } else if doc_freq == 0 && query_term.typo_tolerant {
+            }
+            // A word being typed that starts no indexed word may be a finished word with
+            // a typo ("pasword" at the end of a draft): correct it like any other.
+            if best_doc_freq == 0 && query_term.typo_tolerant {
                 let char_count = query_term.term.chars().count();
                 let distance = if char_count >= self.tuning.two_typos_min_chars {
                     2
@@ -273,7 +305,13 @@ impl ContentSearcher {
             }
             words.push(ResolvedWord {
                 index_terms,
-                idf: inverse_document_frequency(best_doc_freq as f32, total_docs),
+                idf: if best_doc_freq == 0 {
+                    // A word the tenant's content does not have at all is strong
+                    // evidence that the draft is about something else.
+                    inverse_document_frequency(0.0, total_docs) * self.tuning.unknown_word_weight
+                } else {
+                    inverse_document_frequency(best_doc_freq as f32, total_docs)
+                },
                 occurrences: query_term.occurrences,
                 is_being_typed: query_term.is_being_typed,
                 is_stop_word: query_term.is_stop_word,
@@ -310,18 +348,30 @@ fn inverse_document_frequency(doc_freq: f32, total_docs: f32) -> f32 {
 }
 
 /// Returns the share of the query's weight found in a document.
-fn coverage(words: &[ResolvedWord], matched: &HashSet<String>, prefix_matched: bool) -> f32 {
+///
+/// Stop words count with `stop_word_weight`, like in scoring.
+fn coverage(
+    words: &[ResolvedWord],
+    matched: &HashSet<String>,
+    prefix_matched: bool,
+    stop_word_weight: f32,
+) -> f32 {
     let mut total = 0.0;
     let mut found = 0.0;
     for word in words {
-        total += word.idf;
+        let weight = if word.is_stop_word {
+            word.idf * stop_word_weight
+        } else {
+            word.idf
+        };
+        total += weight;
         let word_found = word
             .index_terms
             .iter()
             .any(|(term, _)| matched.contains(term))
             || (word.is_being_typed && prefix_matched);
         if word_found {
-            found += word.idf;
+            found += weight;
         }
     }
     if total == 0.0 {

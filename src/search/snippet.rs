@@ -88,14 +88,20 @@ pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>)
             break;
         }
     }
-    // Start a little before the first match so the passage reads as a sentence.
-    let first_match = words[best_start..best_start + window]
+    // Start a little before the first match so the passage reads as a sentence, but
+    // never so early that the window loses its last match.
+    let window_words = &words[best_start..best_start + window];
+    let first_match = window_words
         .iter()
         .position(|(_, _, matched)| matched.is_some())
         .map_or(best_start, |offset| best_start + offset);
+    let last_match = window_words
+        .iter()
+        .rposition(|(_, _, matched)| matched.is_some())
+        .map_or(best_start, |offset| best_start + offset);
     let start = first_match
         .saturating_sub(5)
-        .max(best_start.saturating_sub(5));
+        .max((last_match + 1).saturating_sub(window));
     let end = (start + window).min(words.len());
     let start = end.saturating_sub(window);
 
@@ -163,6 +169,28 @@ mod tests {
         assert_eq!(
             snippet.html,
             "To &lt;b&gt;<mark>reset</mark>&lt;/b&gt; your <mark>passwords</mark>, open Settings."
+        );
+    }
+
+    #[test]
+    fn the_passage_keeps_a_match_at_the_end_of_the_window() {
+        let filler = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu ";
+        let text = format!("{filler}password {} reset", filler.repeat(2));
+        let terms: HashSet<String> = ["password".to_owned(), "reset".to_owned()].into();
+        let targets = MatchTargets {
+            terms: &terms,
+            prefix: None,
+        };
+        let snippet = best_passage(&text, Analyzer::of(Language::English), &targets);
+        assert!(
+            snippet.html.contains("<mark>password</mark>"),
+            "{}",
+            snippet.html
+        );
+        assert!(
+            snippet.html.contains("<mark>reset</mark>"),
+            "{}",
+            snippet.html
         );
     }
 

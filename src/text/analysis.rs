@@ -184,6 +184,23 @@ impl Analyzer {
         self.stop_words.contains(&lowercase)
     }
 
+    /// Calls `on_pair` with the index terms of each two neighbouring words of `text`
+    /// that no sentence punctuation separates ("reset password", "not arrived"). Word
+    /// pairs reward drafts that use the same phrases as a document.
+    pub fn for_each_pair(&self, text: &str, mut on_pair: impl FnMut(String)) {
+        let mut previous: Option<(usize, String)> = None;
+        for_each_word(text, |word| {
+            let term = self.term(word.surface);
+            if let Some((previous_end, previous_term)) = &previous {
+                let gap = &text[*previous_end..word.offset_from];
+                if !gap.contains(SENTENCE_BREAKS) {
+                    on_pair(pair_term(previous_term, &term));
+                }
+            }
+            previous = Some((word.offset_to, term));
+        });
+    }
+
     /// Calls `on_term` with each word of `text` and its index term.
     pub fn for_each_term<'text>(
         &self,
@@ -195,6 +212,18 @@ impl Analyzer {
             on_term(word, term);
         });
     }
+}
+
+/// Characters that end a sentence, a list item or a line: word pairs never span them.
+const SENTENCE_BREAKS: [char; 8] = ['.', '!', '?', ';', ':', '\n', '•', '|'];
+
+/// Returns the index term of a word pair.
+pub fn pair_term(first: &str, second: &str) -> String {
+    let mut pair = String::with_capacity(first.len() + second.len() + 1);
+    pair.push_str(first);
+    pair.push(' ');
+    pair.push_str(second);
+    pair
 }
 
 const ALL_LANGUAGES: [Language; 8] = [
@@ -276,6 +305,14 @@ mod tests {
             terms(Language::English, "I don't see my user id"),
             ["see", "user", "id"]
         );
+    }
+
+    #[test]
+    fn word_pairs_do_not_span_sentences() {
+        let mut pairs = Vec::new();
+        Analyzer::of(Language::English)
+            .for_each_pair("Card not arrived. Refund please", |pair| pairs.push(pair));
+        assert_eq!(pairs, ["card not", "not arriv", "refund pleas"]);
     }
 
     #[test]

@@ -1,0 +1,93 @@
+//! `/healthz` and `/readyz`.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{article, spawn_app, spawn_app_with_demo, spawn_app_with_redis_down};
+
+#[tokio::test]
+async fn healthz_answers_200_without_a_key() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn readyz_reports_an_open_index_and_redis_up_when_redis_answers() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let report = app.readiness().await;
+
+    // Assert
+    assert_eq!(report["status"], "ready", "{report}");
+    assert_eq!(report["index"]["status"], "open", "{report}");
+    assert_eq!(report["index"]["documents"], 0, "{report}");
+    assert!(
+        report["index"]["schema_version"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    assert_eq!(report["redis"], "up", "{report}");
+}
+
+#[tokio::test]
+async fn readyz_stays_ready_and_reports_redis_down_when_redis_does_not_answer() {
+    // Arrange
+    let app = spawn_app_with_redis_down().await;
+
+    // Act
+    let report = app.readiness().await;
+
+    // Assert
+    assert_eq!(report["status"], "ready", "{report}");
+    assert_eq!(report["index"]["status"], "open", "{report}");
+    assert_eq!(report["redis"], "down", "{report}");
+}
+
+#[tokio::test]
+async fn readyz_counts_the_documents_of_the_index() {
+    // Arrange
+    let app = spawn_app().await;
+    app.put_documents(
+        &app.acme.admin,
+        &[
+            article("a-1", "First", "one"),
+            article("a-2", "Second", "two"),
+        ],
+    )
+    .await;
+    app.put_documents(&app.globex.admin, &[article("g-1", "Third", "three")])
+        .await;
+
+    // Act
+    let report = app.readiness().await;
+
+    // Assert
+    assert_eq!(report["index"]["documents"], 3, "{report}");
+}
+
+#[tokio::test]
+async fn readyz_counts_the_demo_catalog_once_it_is_loaded() {
+    // Arrange
+    let app = spawn_app_with_demo().await;
+    let catalog_lines = include_str!("../../src/demo/catalog.ndjson")
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .count();
+
+    // Act
+    let report = app.readiness().await;
+
+    // Assert
+    assert_eq!(
+        report["index"]["documents"].as_u64(),
+        Some(catalog_lines as u64),
+        "{report}"
+    );
+}
