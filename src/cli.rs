@@ -12,7 +12,6 @@ use crate::content::ContentStore;
 use crate::domain::TenantId;
 use crate::eval::{evaluate, format_report};
 use crate::ndjson::{LineSplitter, SplitLine};
-use crate::search::writer::WriterOptions;
 use crate::search::{ContentIndex, IndexWriterHandle};
 use crate::startup::Application;
 use crate::telemetry::init_telemetry;
@@ -112,15 +111,9 @@ fn index_file(extra_file: Option<&Path>, tenant: &str, file: &Path) -> anyhow::R
     let settings = settings_with_telemetry(extra_file)?;
     let tenant = TenantId::parse(tenant).map_err(anyhow::Error::msg)?;
     let index = ContentIndex::open_or_create(&settings.index.path)?;
-    let (writer, writer_thread) = IndexWriterHandle::start(
-        &index,
-        WriterOptions {
-            memory_budget_bytes: settings.index.writer_memory_mb.max(15) * 1024 * 1024,
-            threads: settings.index.writer_threads,
-            max_operations_per_commit: usize::MAX,
-        },
-    )
-    .context("failed to open the index for writing (is `deflect serve` using it?)")?;
+    let (writer, writer_thread) =
+        IndexWriterHandle::start(&index, settings.index.offline_writer_options())
+            .context("failed to open the index for writing (is `deflect serve` using it?)")?;
     let store = ContentStore::new(index, writer);
 
     let mut reader: Box<dyn BufRead> = if file == Path::new("-") {

@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::search::query::SearchTuning;
+use crate::search::writer::WriterOptions;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -49,41 +50,32 @@ pub struct SearchSettings {
     pub default_limit: usize,
     pub max_limit: usize,
     pub default_locale: String,
-    pub max_draft_chars: usize,
-    pub max_query_terms: usize,
-    pub title_boost: f32,
-    pub summary_boost: f32,
-    pub body_boost: f32,
-    pub pair_boost: f32,
-    pub prefix_boost: f32,
-    pub typo_weight: f32,
-    pub stop_word_weight: f32,
-    pub unknown_word_weight: f32,
-    pub typo_min_chars: usize,
-    pub two_typos_min_chars: usize,
-    pub max_results_per_course: usize,
-    pub min_confidence: f32,
-    pub min_score: f32,
+    /// Matching and ranking knobs, `[search.ranking]`.
+    pub ranking: SearchTuning,
 }
 
 impl SearchSettings {
     pub fn tuning(&self) -> SearchTuning {
-        SearchTuning {
-            max_draft_chars: self.max_draft_chars,
-            max_query_terms: self.max_query_terms,
-            title_boost: self.title_boost,
-            summary_boost: self.summary_boost,
-            body_boost: self.body_boost,
-            pair_boost: self.pair_boost,
-            prefix_boost: self.prefix_boost,
-            typo_weight: self.typo_weight,
-            stop_word_weight: self.stop_word_weight,
-            unknown_word_weight: self.unknown_word_weight,
-            typo_min_chars: self.typo_min_chars,
-            two_typos_min_chars: self.two_typos_min_chars,
-            max_results_per_course: self.max_results_per_course,
-            min_confidence: self.min_confidence,
-            min_score: self.min_score,
+        self.ranking.clone()
+    }
+}
+
+impl IndexSettings {
+    /// Writer settings for the service: commits bounded by `max_operations_per_commit`.
+    pub fn writer_options(&self) -> WriterOptions {
+        WriterOptions {
+            memory_budget_bytes: self.writer_memory_mb.max(15) * 1024 * 1024,
+            threads: self.writer_threads,
+            max_operations_per_commit: self.max_operations_per_commit,
+        }
+    }
+
+    /// Writer settings for offline loads (`deflect index`, `deflect eval`), where nobody
+    /// waits for a commit before the whole load is in.
+    pub fn offline_writer_options(&self) -> WriterOptions {
+        WriterOptions {
+            max_operations_per_commit: usize::MAX,
+            ..self.writer_options()
         }
     }
 }

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::configuration::Settings;
 use crate::content::ContentStore;
 use crate::domain::{ContentDocument, DocumentInput, DraftTicket, SuggestRequestBody, TenantId};
-use crate::search::writer::WriterOptions;
 use crate::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
 use crate::suggest::SuggestService;
 
@@ -134,14 +133,8 @@ pub fn evaluate(
     };
     let directory = tempfile::tempdir().context("failed to create a temporary index directory")?;
     let index = ContentIndex::open_or_create(directory.path())?;
-    let (writer, writer_thread) = IndexWriterHandle::start(
-        &index,
-        WriterOptions {
-            memory_budget_bytes: settings.index.writer_memory_mb.max(15) * 1024 * 1024,
-            threads: settings.index.writer_threads,
-            max_operations_per_commit: usize::MAX,
-        },
-    )?;
+    let (writer, writer_thread) =
+        IndexWriterHandle::start(&index, settings.index.offline_writer_options())?;
     let store = ContentStore::new(index.clone(), writer);
     let tenant = TenantId::parse("eval").expect("a valid tenant id");
 

@@ -19,7 +19,6 @@ use crate::error::{path_error_handler, query_error_handler, route_not_found};
 use crate::middleware::{cors, expose_request_id};
 use crate::redis_probe::RedisProbe;
 use crate::routes::{self, BodyLimits};
-use crate::search::writer::WriterOptions;
 use crate::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
 use crate::suggest::SuggestService;
 
@@ -47,15 +46,10 @@ impl Application {
         let keys =
             Arc::new(KeyRing::from_settings(&settings.tenants).context("invalid tenant settings")?);
         let index = ContentIndex::open_or_create(&settings.index.path)?;
-        let (writer, _writer_thread) = IndexWriterHandle::start(
-            &index,
-            WriterOptions {
-                memory_budget_bytes: settings.index.writer_memory_mb.max(15) * 1024 * 1024,
-                threads: settings.index.writer_threads,
-                max_operations_per_commit: settings.index.max_operations_per_commit,
-            },
-        )
-        .context("failed to start the index writer (is another deflect using this index?)")?;
+        let (writer, _writer_thread) =
+            IndexWriterHandle::start(&index, settings.index.writer_options()).context(
+                "failed to start the index writer (is another deflect using this index?)",
+            )?;
         let store = ContentStore::new(index.clone(), writer);
 
         if settings.demo.load_when_empty {

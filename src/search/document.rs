@@ -128,13 +128,7 @@ fn add_analyzed(
             position_length: 1,
         });
     });
-    indexed.add_pre_tokenized_text(
-        field,
-        PreTokenizedString {
-            text: String::new(),
-            tokens,
-        },
-    );
+    add_tokens(indexed, field, tokens);
 }
 
 fn add_pairs(
@@ -156,13 +150,7 @@ fn add_pairs(
             });
         });
     }
-    indexed.add_pre_tokenized_text(
-        field,
-        PreTokenizedString {
-            text: String::new(),
-            tokens,
-        },
-    );
+    add_tokens(indexed, field, tokens);
 }
 
 fn add_prefixes(indexed: &mut TantivyDocument, field: Field, scope: &str, texts: &[&str]) {
@@ -185,13 +173,7 @@ fn add_prefixes(indexed: &mut TantivyDocument, field: Field, scope: &str, texts:
             }
         });
     }
-    indexed.add_pre_tokenized_text(
-        field,
-        PreTokenizedString {
-            text: String::new(),
-            tokens,
-        },
-    );
+    add_tokens(indexed, field, tokens);
 }
 
 fn truncate_at_char_boundary(text: &mut String, max_bytes: usize) {
@@ -203,4 +185,15 @@ fn truncate_at_char_boundary(text: &mut String, max_bytes: usize) {
         end -= 1;
     }
     text.truncate(end);
+}
+
+/// Adds terms deflect analysed itself; the field's tokenizer is bypassed.
+fn add_tokens(indexed: &mut TantivyDocument, field: Field, tokens: Vec<Token>) {
+    indexed.add_pre_tokenized_text(
+        field,
+        PreTokenizedString {
+            text: String::new(),
+            tokens,
+        },
+    );
 }

@@ -14,7 +14,8 @@ use super::document::{MAX_PREFIX_CHARS, MIN_PREFIX_CHARS};
 
 /// The knobs of matching and ranking; defaults are tuned on `../shared/relevance/` (see
 /// README, "Relevance").
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SearchTuning {
     /// At most this many characters of a normalized draft are searched.
     pub max_draft_chars: usize,

@@ -603,7 +603,7 @@ async fn an_abstention_has_no_results_and_a_low_confidence() {
     assert!(suggestions.abstained, "{suggestions:?}");
     assert!(suggestions.results.is_empty(), "{suggestions:?}");
     assert!(
-        suggestions.confidence < app.settings.search.min_confidence,
+        suggestions.confidence < app.settings.search.ranking.min_confidence,
         "{suggestions:?}"
     );
 }
