@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::{ready, Ready};
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
@@ -227,13 +228,46 @@ impl Caller {
     }
 }
 
-impl FromRequest for Caller {
+/// The scopes a route accepts, as a type, so that the check runs in an extractor: a key
+/// without the scope is refused before the request body is read.
+pub trait RouteScopes {
+    const ACCEPTED: &'static [Scope];
+}
+
+/// Suggestions and events: widgets' public keys and agents.
+pub struct SuggestScopes;
+
+impl RouteScopes for SuggestScopes {
+    const ACCEPTED: &'static [Scope] = &[Scope::Suggest, Scope::Agent];
+}
+
+/// Content administration.
+pub struct AdminScopes;
+
+impl RouteScopes for AdminScopes {
+    const ACCEPTED: &'static [Scope] = &[Scope::Admin];
+}
+
+/// A caller whose key has one of the scopes `S` accepts (and, for a public key used from
+/// a browser, an allowed origin).
+pub struct Authorized<S> {
+    pub caller: Caller,
+    scopes: PhantomData<S>,
+}
+
+impl<S: RouteScopes> FromRequest for Authorized<S> {
     type Error = ApiError;
-    type Future = Ready<Result<Caller, ApiError>>;
+    type Future = Ready<Result<Authorized<S>, ApiError>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let result = match request.app_data::<web::Data<Arc<KeyRing>>>() {
-            Some(keys) => keys.authenticate(request),
+            Some(keys) => keys.authenticate(request).and_then(|caller| {
+                caller.require_any(S::ACCEPTED, keys)?;
+                Ok(Authorized {
+                    caller,
+                    scopes: PhantomData,
+                })
+            }),
             None => Err(ApiError::new(ErrorCode::Internal, "no key ring configured")),
         };
         ready(result)

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::auth::{Caller, Scope};
+use crate::auth::{AdminScopes, Authorized};
 use crate::content::StoreError;
 use crate::domain::{ContentDocument, ContentId, DocumentInput, TenantId};
 use crate::error::{ApiError, ErrorCode};
@@ -59,14 +59,14 @@ fn store_error(error: StoreError) -> ApiError {
     }
 }
 
-#[tracing::instrument(name = "put content", skip_all, fields(tenant = %caller.tenant, id = %path))]
+#[tracing::instrument(name = "put content", skip_all, fields(tenant = %authorized.caller.tenant, id = %path))]
 async fn put_content(
-    caller: Caller,
+    authorized: Authorized<AdminScopes>,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<DocumentInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin], &state.keys)?;
+    let caller = authorized.caller;
     let id = parse_path_id(&path)?;
     let document = ContentDocument::parse(body.into_inner(), Some(&id)).map_err(|problems| {
         ApiError::new(
@@ -87,13 +87,13 @@ async fn put_content(
     Ok(HttpResponse::Ok().json(document))
 }
 
-#[tracing::instrument(name = "get content", skip_all, fields(tenant = %caller.tenant, id = %path))]
+#[tracing::instrument(name = "get content", skip_all, fields(tenant = %authorized.caller.tenant, id = %path))]
 async fn get_content(
-    caller: Caller,
+    authorized: Authorized<AdminScopes>,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin], &state.keys)?;
+    let caller = authorized.caller;
     let id = parse_path_id(&path)?;
     match state
         .store
@@ -106,13 +106,13 @@ async fn get_content(
     }
 }
 
-#[tracing::instrument(name = "delete content", skip_all, fields(tenant = %caller.tenant, id = %path))]
+#[tracing::instrument(name = "delete content", skip_all, fields(tenant = %authorized.caller.tenant, id = %path))]
 async fn delete_content(
-    caller: Caller,
+    authorized: Authorized<AdminScopes>,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin], &state.keys)?;
+    let caller = authorized.caller;
     let id = parse_path_id(&path)?;
     if state
         .store
@@ -146,15 +146,15 @@ struct BulkReport {
 
 /// Streams an NDJSON body into the index in batches: memory stays bounded by one batch,
 /// valid lines are applied, invalid ones reported by line number.
-#[tracing::instrument(name = "bulk content", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "bulk content", skip_all, fields(tenant = %authorized.caller.tenant))]
 async fn upload_bulk_content(
-    caller: Caller,
+    authorized: Authorized<AdminScopes>,
     state: web::Data<AppState>,
     limit: web::Data<BulkLimit>,
     request: HttpRequest,
     mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Admin], &state.keys)?;
+    let caller = authorized.caller;
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use crate::auth::{Caller, Scope};
+use crate::auth::{Authorized, Caller, SuggestScopes};
 use crate::domain::{DraftProblem, DraftTicket, SuggestRequestBody};
 use crate::error::{ApiError, ErrorCode};
 
@@ -34,23 +34,23 @@ struct SuggestParams {
     limit: Option<u32>,
 }
 
-#[tracing::instrument(name = "suggest", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "suggest", skip_all, fields(tenant = %authorized.caller.tenant))]
 async fn suggest_for_draft(
-    caller: Caller,
+    authorized: Authorized<SuggestScopes>,
     state: web::Data<AppState>,
     body: web::Json<SuggestRequestBody>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Suggest, Scope::Agent], &state.keys)?;
+    let caller = authorized.caller;
     answer(caller, state, body.into_inner()).await
 }
 
-#[tracing::instrument(name = "suggest", skip_all, fields(tenant = %caller.tenant))]
+#[tracing::instrument(name = "suggest", skip_all, fields(tenant = %authorized.caller.tenant))]
 async fn suggest_for_query_string(
-    caller: Caller,
+    authorized: Authorized<SuggestScopes>,
     state: web::Data<AppState>,
     params: web::Query<SuggestParams>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Scope::Suggest, Scope::Agent], &state.keys)?;
+    let caller = authorized.caller;
     let params = params.into_inner();
     let body = SuggestRequestBody {
         text: params.q,

@@ -81,6 +81,26 @@ async fn a_suggest_key_cannot_write_content() {
 }
 
 #[tokio::test]
+async fn a_key_without_the_scope_is_refused_before_its_body_is_read() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let response = app
+        .client
+        .put(app.url("/v1/content/article-x"))
+        .bearer_auth(&app.acme.suggest)
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("the request reaches the server");
+
+    // Assert
+    assert_api_error(response, StatusCode::FORBIDDEN, "insufficient_scope").await;
+}
+
+#[tokio::test]
 async fn keys_without_the_admin_scope_cannot_read_delete_or_bulk_load_content() {
     // Arrange
     let app = spawn_app().await;
