@@ -19,7 +19,7 @@ pub fn init_telemetry(format: LogFormat, filter: &str) {
                 tracing_subscriber::fmt::layer()
                     .json()
                     .with_current_span(true)
-                    .with_span_list(false)
+                    .with_span_list(true)
                     .with_writer(std::io::stderr),
             )
             .try_init(),

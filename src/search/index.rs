@@ -84,7 +84,18 @@ impl ContentIndex {
             index
         } else {
             check_schema_marker(path, schema.version)?;
-            Index::open(directory).map_err(|error| open_error(anyhow::Error::new(error)))?
+            let index =
+                Index::open(directory).map_err(|error| open_error(anyhow::Error::new(error)))?;
+            // A forgotten version bump must not let a build read fields at the wrong
+            // places: the fields themselves have to match too.
+            if index.schema() != schema.schema {
+                return Err(IndexError::SchemaMismatch {
+                    path: path.to_owned(),
+                    found: format!("{} with other fields", schema.version),
+                    expected: schema.version,
+                });
+            }
+            index
         };
 
         let reader = index
@@ -156,6 +167,26 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("version 999"), "{message}");
         assert!(message.contains("deflect index"), "{message}");
+    }
+
+    #[test]
+    fn an_index_with_other_fields_under_the_same_version_is_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut builder = tantivy::schema::Schema::builder();
+        builder.add_text_field("key", tantivy::schema::STRING);
+        Index::create_in_dir(directory.path(), builder.build()).unwrap();
+        let marker = SchemaMarker {
+            schema_version: ContentSchema::bundled().version,
+        };
+        std::fs::write(
+            directory.path().join(SCHEMA_MARKER_FILE),
+            serde_json::to_vec(&marker).unwrap(),
+        )
+        .unwrap();
+        let error = ContentIndex::open_or_create(directory.path())
+            .err()
+            .expect("an index with other fields is refused");
+        assert!(error.to_string().contains("other fields"), "{error}");
     }
 
     #[test]
