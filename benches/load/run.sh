@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Load benchmark of `deflect serve`: builds the release binary, generates the 100,000-document
+# benchmark catalog, loads it with `deflect index` (timed), starts the server on a free
+# loopback port with a temporary index, and drives POST /v1/suggest with wrk:
+#
+#   1. keep-alive probe: 1 connection for 5 s; a p99 near 40-44 ms would mean Nagle /
+#      delayed-ACK stalls on a kept-alive connection
+#   2. one typist:       1 thread, 1 connection
+#   3. fixed rate:       1,000 requests/s paced by suggest.lua (Debian's wrk has no -R)
+#   4. saturation:       2 threads, 32 and then 64 connections
+#
+# with two sets of drafts: the full mix (40% as-you-type, 35% short, 15% long, 10% with a
+# typo) and the typing mix (the same without the long drafts), and reports the server's
+# resident memory (VmRSS, VmHWM) before and after the load.
+# Loopback only; every wait and every wrk run is bounded in time; the server is stopped on
+# exit. Results are printed and appended to $WORK/results.txt.
+#
+# Environment:
+#   DEFLECT_LOAD_WORK      work directory (default target/bench-load); the generated
+#                          catalog is kept there and reused while the generator is unchanged
+#   DEFLECT_LOAD_SECONDS   duration of each measured scenario (default 20)
+#   DEFLECT_LOAD_DOCUMENTS catalog size (default 100000)
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+load_dir="$repo_root/benches/load"
+cd "$repo_root"
+
+work="${DEFLECT_LOAD_WORK:-$repo_root/target/bench-load}"
+seconds="${DEFLECT_LOAD_SECONDS:-20}"
+documents="${DEFLECT_LOAD_DOCUMENTS:-100000}"
+tenant="demo"
+api_key="demo-suggest-key"
+mkdir -p "$work"
+results="$work/results.txt"
+
+log() { printf '%s\n' "$*" | tee -a "$results"; }
+now_ns() { date +%s%N; }
+elapsed_s() { awk -v start="$1" -v end="$(now_ns)" 'BEGIN { printf "%.2f", (end - start) / 1e9 }'; }
+
+server_pid=""
+index_dir=""
+last_line=""
+cleanup() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$server_pid" 2>/dev/null || true
+  fi
+  if [[ -n "$index_dir" ]]; then
+    rm -rf "$index_dir"
+  fi
+}
+trap cleanup EXIT INT TERM
+
+log "== deflect load benchmark $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if ! command -v wrk >/dev/null; then
+  echo "wrk is missing; installing Debian's wrk" >&2
+  if [[ "$(id -u)" -ne 0 ]]; then
+    echo "run as root or install wrk (apt-get install -y wrk) first" >&2
+    exit 1
+  fi
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+log "wrk: $(wrk -v 2>&1 | head -n1)"
+
+echo "building the release binary" >&2
+cargo build --release --quiet --bin deflect
+deflect="$repo_root/target/release/deflect"
+
+catalog="$work/catalog-$documents.ndjson"
+drafts="$work/drafts-$documents.tsv"
+generator_inputs=("$load_dir/generate_catalog.py" "$repo_root"/benches/catalog/*.txt)
+needs_generation=false
+for input in "${generator_inputs[@]}"; do
+  if [[ ! -s "$catalog" || ! -s "$drafts" || "$input" -nt "$catalog" ]]; then
+    needs_generation=true
+  fi
+done
+if $needs_generation; then
+  echo "generating the catalog (about a minute for 100,000 documents)" >&2
+  start="$(now_ns)"
+  python3 "$load_dir/generate_catalog.py" --documents "$documents" \
+    --catalog "$catalog.partial" --drafts "$drafts"
+  mv "$catalog.partial" "$catalog"
+  log "generated the catalog in $(elapsed_s "$start") s"
+fi
+typing_drafts="$work/typing-drafts-$documents.tsv"
+grep -v '^long' "$drafts" >"$typing_drafts"
+log "catalog: $documents documents, $(du -m "$catalog" | cut -f1) MiB of NDJSON; drafts: $(wc -l <"$drafts") ($(cut -f1 "$drafts" | sort | uniq -c | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2}')); typing mix: $(wc -l <"$typing_drafts") drafts"
+
+index_dir="$(mktemp -d "$work/index.XXXXXX")"
+export DEFLECT_INDEX__PATH="$index_dir"
+export DEFLECT_DEMO__LOAD_WHEN_EMPTY=false
+export DEFLECT_LOG__FILTER=warn
+export DEFLECT_SERVER__HOST=127.0.0.1
+# An unused loopback port: the readiness probe finds Redis down at once and no Redis of
+# the machine is touched. Suggestions do not need Redis.
+export DEFLECT_REDIS__URL="redis://127.0.0.1:9/"
+
+echo "indexing" >&2
+start="$(now_ns)"
+if [[ -x /usr/bin/time ]]; then
+  /usr/bin/time -f "%M" -o "$work/index-peak-kb" "$deflect" index --tenant "$tenant" "$catalog" >&2
+  index_peak="$(( $(tail -n1 "$work/index-peak-kb") / 1024 )) MiB peak RSS"
+else
+  "$deflect" index --tenant "$tenant" "$catalog" >&2
+  index_peak="peak RSS not measured (no /usr/bin/time)"
+fi
+log "deflect index: $documents documents in $(elapsed_s "$start") s, $index_peak; index $(du -sm "$index_dir" | cut -f1) MiB"
+
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export DEFLECT_SERVER__PORT="$port"
+base_url="http://127.0.0.1:$port"
+"$deflect" serve >"$work/server.log" 2>&1 &
+server_pid=$!
+
+ready=false
+for _ in $(seq 1 300); do
+  if curl -sf --max-time 1 "$base_url/readyz" >/dev/null 2>&1; then
+    ready=true
+    break
+  fi
+  kill -0 "$server_pid" 2>/dev/null || break
+  sleep 0.2
+done
+if ! $ready; then
+  echo "the server did not become ready; its log:" >&2
+  cat "$work/server.log" >&2
+  exit 1
+fi
+log "server: pid $server_pid on $base_url, $(curl -sf --max-time 2 "$base_url/readyz")"
+
+# VmRSS counts the mapped index pages (RssFile) as well as the heap (RssAnon).
+memory() {
+  awk '/^(VmRSS|VmHWM|RssAnon|RssFile):/ { printf "%s %d MiB  ", $1, $2 / 1024 }
+       /^Threads:/ { printf "%s %d", $1, $2 }' "/proc/$server_pid/status"
+}
+cpu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$server_pid/stat"
+}
+ticks_per_second="$(getconf CLK_TCK)"
+
+sample="$(curl -sf --max-time 5 -H "Authorization: Bearer $api_key" -H 'Content-Type: application/json' \
+  -d "$(sed -n '3p' "$drafts" | cut -f2)" "$base_url/v1/suggest")"
+log "sample answer: $(printf '%s' "$sample" | python3 -c 'import json, sys; a = json.load(sys.stdin); print("abstained=%s results=%d confidence=%s" % (a["abstained"], len(a["results"]), a["confidence"]))')"
+
+# Warms the page cache and the process before anything is measured.
+DEFLECT_LOAD_DRAFTS="$typing_drafts" timeout 30 wrk -t1 -c4 -d5s -s "$load_dir/suggest.lua" "$base_url" >/dev/null
+log "memory after warm-up: $(memory)"
+
+# Runs one wrk scenario and logs its DEFLECT_RESULT line: scenario NAME DRAFTS SECONDS ARGS...
+scenario() {
+  local name="$1" scenario_drafts="$2" duration="$3"
+  shift 3
+  local ticks_before output line ticks_used requests cpu_ms
+  ticks_before="$(cpu_ticks)"
+  output="$(DEFLECT_LOAD_DRAFTS="$scenario_drafts" DEFLECT_LOAD_KEY="$api_key" \
+    timeout "$((duration + 30))" wrk "$@" -d"${duration}s" --timeout 5s -s "$load_dir/suggest.lua" "$base_url")"
+  ticks_used="$(( $(cpu_ticks) - ticks_before ))"
+  line="$(printf '%s\n' "$output" | grep '^DEFLECT_RESULT' | sed 's/^DEFLECT_RESULT //')"
+  requests="$(printf '%s\n' "$line" | tr ' ' '\n' | awk -F= '$1 == "requests" { print $2 }')"
+  cpu_ms="$(awk -v ticks="$ticks_used" -v hz="$ticks_per_second" -v requests="$requests" \
+    'BEGIN { printf "%.3f", (requests > 0 ? ticks * 1000 / hz / requests : 0) }')"
+  log "$(printf '%-34s' "$name") $line server_cpu_ms_per_request=$cpu_ms"
+  last_line="$line"
+}
+
+# Returns one field of the last scenario's result line.
+result_field() {
+  printf '%s\n' "$last_line" | tr ' ' '\n' | awk -F= -v key="$1" '$1 == key { print $2 }'
+}
+
+log "== scenarios ($seconds s each; latencies in ms, measured by wrk from write to response)"
+scenario "typing: keep-alive probe (1 conn)" "$typing_drafts" 5 -t1 -c1
+# Stalls of a kept-alive connection (Nagle's algorithm meeting delayed ACKs) cost about
+# 40 ms on Linux and hit every request, so they show in the median, not just the tail.
+if awk -v p50="$(result_field p50_ms)" -v p90="$(result_field p90_ms)" 'BEGIN { exit !(p50 < 30 && p90 < 30) }'; then
+  log "keep-alive stalls: none seen (p50 $(result_field p50_ms) ms, p90 $(result_field p90_ms) ms)"
+else
+  log "keep-alive stalls: SUSPECTED (p50 $(result_field p50_ms) ms, p90 $(result_field p90_ms) ms)"
+fi
+scenario "typing: one typist (1 conn)" "$typing_drafts" "$seconds" -t1 -c1
+scenario "full: one typist (1 conn)" "$drafts" "$seconds" -t1 -c1
+DEFLECT_LOAD_RATE=1000 scenario "typing: fixed 1000/s (16 conns)" "$typing_drafts" "$seconds" -t1 -c16
+DEFLECT_LOAD_RATE=1000 scenario "full: fixed 1000/s (16 conns)" "$drafts" "$seconds" -t1 -c16
+scenario "typing: saturation (2x32 conns)" "$typing_drafts" "$seconds" -t2 -c32
+scenario "typing: saturation (2x64 conns)" "$typing_drafts" "$seconds" -t2 -c64
+scenario "full: saturation (2x32 conns)" "$drafts" "$seconds" -t2 -c32
+log "memory after load: $(memory)"
+log "load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
