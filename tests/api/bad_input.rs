@@ -5,18 +5,16 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{assert_api_error, spawn_app, spawn_app_with, spawn_app_with_demo, TestApp};
+use crate::helpers::{
+    assert_api_error, assert_best_match, spawn_app, spawn_app_with, spawn_app_with_demo, TestApp,
+};
 
 /// Asserts that the service still finds the password article for a plain draft.
 async fn assert_still_answers_normally(app: &TestApp) {
     let suggestions = app
         .suggestions(&app.acme.suggest, &json!({"text": "reset my password"}))
         .await;
-    assert_eq!(
-        suggestions.results.first().map(|result| result.id.as_str()),
-        Some("article-reset-password"),
-        "{suggestions:?}"
-    );
+    assert_best_match(&suggestions, "article-reset-password");
 }
 
 #[tokio::test]

@@ -525,3 +525,12 @@ fn decode_chunked(mut rest: &[u8]) -> Option<Vec<u8>> {
         rest = rest.get(size + 2..)?;
     }
 }
+
+/// Asserts that `expected_id` is the best suggestion.
+pub fn assert_best_match(suggestions: &Suggestions, expected_id: &str) {
+    assert_eq!(
+        suggestions.results.first().map(|result| result.id.as_str()),
+        Some(expected_id),
+        "{suggestions:?}"
+    );
+}

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    article, assert_api_error, lesson, parse_ok, spawn_app, spawn_app_with_demo, Suggestions,
+    article, assert_api_error, assert_best_match, lesson, parse_ok, spawn_app, spawn_app_with_demo,
+    Suggestions,
 };
 
 /// One line of `tests/fixtures/demo_queries.jsonl`.
@@ -166,11 +167,7 @@ async fn a_misspelled_word_still_finds_the_password_article() {
         .await;
 
     // Assert
-    assert_eq!(
-        suggestions.results.first().map(|result| result.id.as_str()),
-        Some("article-reset-password"),
-        "{suggestions:?}"
-    );
+    assert_best_match(&suggestions, "article-reset-password");
 }
 
 #[tokio::test]
@@ -184,11 +181,7 @@ async fn a_misspelled_word_typed_last_still_finds_the_password_article() {
         .await;
 
     // Assert
-    assert_eq!(
-        suggestions.results.first().map(|result| result.id.as_str()),
-        Some("article-reset-password"),
-        "{suggestions:?}"
-    );
+    assert_best_match(&suggestions, "article-reset-password");
 }
 
 #[tokio::test]
@@ -481,11 +474,7 @@ async fn get_suggest_with_a_query_string_answers_like_post() {
     // Assert
     let suggestions: Suggestions = parse_ok(response, "GET /v1/suggest").await;
     assert!(suggestions.results.len() <= 2, "{suggestions:?}");
-    assert_eq!(
-        suggestions.results.first().map(|result| result.id.as_str()),
-        Some("article-reset-password"),
-        "{suggestions:?}"
-    );
+    assert_best_match(&suggestions, "article-reset-password");
     assert!(suggestions
         .results
         .iter()
@@ -579,11 +568,7 @@ async fn subject_and_description_are_searched_together() {
         .await;
 
     // Assert
-    assert_eq!(
-        suggestions.results.first().map(|result| result.id.as_str()),
-        Some("article-reset-password"),
-        "{suggestions:?}"
-    );
+    assert_best_match(&suggestions, "article-reset-password");
 }
 
 #[tokio::test]
