@@ -32,8 +32,6 @@ use deflect::suggest::SuggestService;
 use catalog::{Catalog, DraftKind, DraftMaker, Vocabulary};
 
 const DEFAULT_DOCUMENTS: usize = 100_000;
-/// `deflect index` sends `index.bulk_batch_size * 10` documents per commit.
-const DOCUMENTS_PER_COMMIT_FACTOR: usize = 10;
 /// Documents analysed on their own to tell analysis from tantivy's share of indexing.
 const ANALYSIS_SAMPLE: usize = 5_000;
 const DRAFTS_PER_KIND: usize = 1_000;
@@ -338,14 +336,16 @@ fn index_catalog(
     )
     .expect("the writer starts");
     let store = ContentStore::new(index, writer);
-    let batch_size = settings.index.bulk_batch_size.max(1) * DOCUMENTS_PER_COMMIT_FACTOR;
+    // Like `deflect index`: batches of `bulk_batch_size` queued, one commit at the end.
+    let batch_size = settings.index.bulk_batch_size.max(1);
 
     let start = Instant::now();
     for batch in documents.chunks(batch_size) {
         store
-            .upsert_blocking(tenant, batch)
-            .expect("the batch is indexed");
+            .queue_blocking(tenant, batch)
+            .expect("the batch is queued");
     }
+    store.commit_blocking().expect("the catalog is committed");
     let until_searchable = start.elapsed();
     drop(store);
     writer_thread

@@ -123,7 +123,7 @@ fn index_file(extra_file: Option<&Path>, tenant: &str, file: &Path) -> anyhow::R
             .with_context(|| format!("failed to open {}", file.display()))?;
         Box::new(std::io::BufReader::with_capacity(1 << 20, opened))
     };
-    let batch_size = settings.index.bulk_batch_size.max(1) * 10;
+    let batch_size = settings.index.bulk_batch_size.max(1);
     let mut splitter = LineSplitter::default();
     let mut batch = Vec::with_capacity(batch_size);
     let mut applied = 0usize;
@@ -153,12 +153,15 @@ fn index_file(extra_file: Option<&Path>, tenant: &str, file: &Path) -> anyhow::R
         splitter.push(&buffer[..read], |line| on_line(line, &mut batch));
         if batch.len() >= batch_size {
             applied += batch.len();
-            store.upsert_blocking(&tenant, &std::mem::take(&mut batch))?;
+            store.queue_blocking(&tenant, &std::mem::take(&mut batch))?;
         }
     }
     splitter.finish(|line| on_line(line, &mut batch));
     applied += batch.len();
-    store.upsert_blocking(&tenant, &batch)?;
+    store.queue_blocking(&tenant, &batch)?;
+    store
+        .commit_blocking()
+        .context("failed to commit the loaded documents")?;
     drop(store);
     writer_thread.join().ok();
     println!("indexed {applied} documents for tenant {tenant}; {failed} lines failed");

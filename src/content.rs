@@ -65,6 +65,24 @@ impl ContentStore {
         Ok(())
     }
 
+    /// Hands `documents` to the writer without waiting for their commit (offline loads);
+    /// [`ContentStore::commit_blocking`] makes them searchable and reports errors.
+    pub fn queue_blocking(
+        &self,
+        tenant: &TenantId,
+        documents: &[ContentDocument],
+    ) -> Result<(), StoreError> {
+        let operations = upsert_operations(&self.index, tenant, documents);
+        self.writer.queue_blocking(operations)?;
+        Ok(())
+    }
+
+    /// Commits everything queued; returns once it is searchable.
+    pub fn commit_blocking(&self) -> Result<(), StoreError> {
+        self.writer.apply_blocking(Vec::new())?;
+        Ok(())
+    }
+
     /// Returns the stored document `id` of `tenant`.
     pub async fn get(
         &self,
@@ -95,19 +113,43 @@ impl ContentStore {
     }
 }
 
+/// Batches smaller than this are analysed on the calling thread; spreading them over
+/// threads would cost more than it saves.
+const MIN_DOCUMENTS_PER_ANALYSIS_THREAD: usize = 64;
+
+/// Analyses `documents` into write operations, on as many threads as there are cores
+/// for large batches: analysis (stemming every word) is most of the cost of indexing.
 fn upsert_operations(
     index: &ContentIndex,
     tenant: &TenantId,
     documents: &[ContentDocument],
 ) -> Vec<WriteOperation> {
     let fields = index.schema.fields;
-    documents
-        .iter()
-        .map(|document| WriteOperation::Upsert {
-            key: terms_key(tenant, &document.id),
-            document: index_document(&fields, tenant, document),
-        })
-        .collect()
+    let analyse = |chunk: &[ContentDocument]| -> Vec<WriteOperation> {
+        chunk
+            .iter()
+            .map(|document| WriteOperation::Upsert {
+                key: terms_key(tenant, &document.id),
+                document: index_document(&fields, tenant, document),
+            })
+            .collect()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(documents.len() / MIN_DOCUMENTS_PER_ANALYSIS_THREAD);
+    if threads <= 1 {
+        return analyse(documents);
+    }
+    let chunk_size = documents.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = documents
+            .chunks(chunk_size)
+            .map(|chunk| scope.spawn(|| analyse(chunk)))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("document analysis does not panic"))
+            .collect()
+    })
 }
 
 fn find_stored(index: &ContentIndex, key: &str) -> Result<Option<StoredDocument>, IndexError> {

@@ -3,11 +3,23 @@
 //! The HTTP route, the helpdesk webhooks and `deflect eval` all call this one path, so
 //! the relevance figures in README are the figures of production.
 
+use std::sync::Arc;
+
 use serde::Serialize;
+use tokio::sync::Semaphore;
 
 use crate::domain::{DraftTicket, TenantId};
 use crate::search::searcher::SearchOutcome;
 use crate::search::{ContentQuery, ContentSearcher, IndexError};
+use crate::telemetry::spawn_blocking_in_span;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SuggestError {
+    #[error("search failed")]
+    Search(#[from] IndexError),
+    #[error("the search task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
 
 /// The answer to a suggest request.
 #[derive(Debug, Clone, Serialize)]
@@ -52,14 +64,37 @@ pub struct CourseRef {
 pub struct SuggestService {
     searcher: ContentSearcher,
     default_locale: String,
+    /// One permit per core: searches beyond that wait here, in the async runtime,
+    /// instead of piling up as blocking threads that only steal each other's CPU.
+    search_permits: Arc<Semaphore>,
 }
 
 impl SuggestService {
     pub fn new(searcher: ContentSearcher, default_locale: String) -> SuggestService {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         SuggestService {
             searcher,
             default_locale,
+            search_permits: Arc::new(Semaphore::new(cores)),
         }
+    }
+
+    /// Searches for `draft` of `tenant` on a blocking thread, at most one search per
+    /// core at a time.
+    pub async fn suggest(
+        &self,
+        tenant: TenantId,
+        draft: DraftTicket,
+    ) -> Result<Suggestions, SuggestError> {
+        let _permit = self
+            .search_permits
+            .acquire()
+            .await
+            .expect("the search semaphore is never closed");
+        let service = self.clone();
+        let suggestions =
+            spawn_blocking_in_span(move || service.suggest_blocking(tenant, &draft)).await??;
+        Ok(suggestions)
     }
 
     /// Searches for `draft` of `tenant`. CPU-bound: call it from a blocking thread.

@@ -9,7 +9,6 @@ use crate::error::{ApiError, ErrorCode};
 
 use super::{json_config, BodyLimits};
 use crate::startup::AppState;
-use crate::telemetry::spawn_blocking_in_span;
 
 pub(super) fn configure(config: &mut web::ServiceConfig, limits: &BodyLimits) {
     config.service(
@@ -79,12 +78,11 @@ async fn answer(
 ) -> Result<HttpResponse, ApiError> {
     let draft =
         DraftTicket::parse(body, state.default_limit, state.max_limit).map_err(draft_error)?;
-    let suggest = state.suggest.clone();
-    let tenant = caller.tenant.clone();
-    let suggestions = spawn_blocking_in_span(move || suggest.suggest_blocking(tenant, &draft))
+    let suggestions = state
+        .suggest
+        .suggest(caller.tenant.clone(), draft)
         .await
-        .map_err(|error| ApiError::internal("suggest task failed", &error))?
-        .map_err(|error| ApiError::internal("search failed", &error))?;
+        .map_err(|error| ApiError::internal("suggest failed", &error))?;
     tracing::debug!(
         abstained = suggestions.abstained,
         results = suggestions.results.len(),

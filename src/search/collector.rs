@@ -6,6 +6,7 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
@@ -16,8 +17,35 @@ use super::query::ContentFilters;
 
 /// Collects the `limit` best-scoring live documents that pass the filters.
 pub(crate) struct FilteredTopDocs<'filters> {
-    pub limit: usize,
-    pub filters: &'filters ContentFilters,
+    limit: usize,
+    filters: &'filters ContentFilters,
+    /// The score a document must beat to enter the overall top `limit`, carried from
+    /// one segment to the next (segments are searched one after the other) so later
+    /// segments start pruning at once. `f32` bits.
+    bar_bits: AtomicU32,
+}
+
+impl FilteredTopDocs<'_> {
+    pub fn new(limit: usize, filters: &ContentFilters) -> FilteredTopDocs<'_> {
+        FilteredTopDocs {
+            limit,
+            filters,
+            bar_bits: AtomicU32::new(Score::MIN.to_bits()),
+        }
+    }
+
+    fn bar(&self) -> Score {
+        Score::from_bits(self.bar_bits.load(AtomicOrdering::Relaxed))
+    }
+
+    fn raise_bar(&self, score: Score) {
+        // `fetch_max` on the bits would compare negative floats wrongly.
+        let _ =
+            self.bar_bits
+                .fetch_update(AtomicOrdering::Relaxed, AtomicOrdering::Relaxed, |bits| {
+                    (score > Score::from_bits(bits)).then_some(score.to_bits())
+                });
+    }
 }
 
 impl Collector for FilteredTopDocs<'_> {
@@ -64,13 +92,15 @@ impl Collector for FilteredTopDocs<'_> {
         };
         let mut top = TopScores::new(self.limit);
         let alive_bitset = reader.alive_bitset();
-        weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
+        let bar_of_earlier_segments = self.bar();
+        weight.for_each_pruning(bar_of_earlier_segments, reader, &mut |doc, score| {
             let is_deleted = alive_bitset.is_some_and(|alive| alive.is_deleted(doc));
             if !is_deleted && filter.accepts(doc) {
                 top.push(score, doc);
             }
-            top.threshold()
+            top.threshold().max(bar_of_earlier_segments)
         })?;
+        self.raise_bar(top.threshold());
         Ok(top.into_sorted(segment_ord))
     }
 }

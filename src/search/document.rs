@@ -2,12 +2,11 @@
 //! reads back what was stored.
 
 use serde::{Deserialize, Serialize};
-use tantivy::schema::Field;
-use tantivy::tokenizer::{PreTokenizedString, Token};
 use tantivy::TantivyDocument;
 
 use super::schema::ContentFields;
-use super::terms::{document_key, scope_of, scoped};
+use super::term_list::TermList;
+use super::terms::{document_key, scope_of};
 use crate::domain::{ContentDocument, TenantId};
 use crate::text::analysis::{fold, for_each_word, Analyzer};
 use crate::text::language::{primary_subtag, Language};
@@ -21,13 +20,30 @@ const MAX_INDEXED_BODY_BYTES: usize = 200 * 1024;
 pub const MIN_PREFIX_CHARS: usize = 2;
 pub const MAX_PREFIX_CHARS: usize = 15;
 
-/// What the index stores per document: the document as accepted and the plain text of
-/// its body, from which snippets are cut.
+/// What the index stores per document: the document as accepted. The plain text that
+/// snippets are cut from is derived again when needed ([`StoredDocument::body_text`]),
+/// so the body is stored once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredDocument {
     pub tenant: String,
     pub document: ContentDocument,
-    pub body_text: String,
+}
+
+impl StoredDocument {
+    /// Returns the body as plain text, exactly as it was indexed.
+    pub fn body_text(&self) -> String {
+        plain_body_text(&self.document)
+    }
+}
+
+fn plain_body_text(document: &ContentDocument) -> String {
+    let mut body_text = document
+        .body
+        .as_deref()
+        .map(normalize_content_text)
+        .unwrap_or_default();
+    truncate_at_char_boundary(&mut body_text, MAX_INDEXED_BODY_BYTES);
+    body_text
 }
 
 /// Returns the tantivy document for `document` of `tenant`.
@@ -44,12 +60,7 @@ pub fn index_document(
         summary_text.push('\n');
         summary_text.push_str(extra);
     }
-    let mut body_text = document
-        .body
-        .as_deref()
-        .map(normalize_content_text)
-        .unwrap_or_default();
-    truncate_at_char_boundary(&mut body_text, MAX_INDEXED_BODY_BYTES);
+    let body_text = plain_body_text(document);
 
     let mut indexed = TantivyDocument::default();
     indexed.add_text(fields.key, document_key(tenant, &document.id));
@@ -63,37 +74,25 @@ pub fn index_document(
         indexed.add_text(fields.products, product);
     }
     indexed.add_text(fields.group, document.group());
-    add_analyzed(
-        &mut indexed,
-        fields.title,
-        analyzer,
-        &scope,
-        &document.title,
-    );
-    add_analyzed(
-        &mut indexed,
-        fields.summary,
-        analyzer,
-        &scope,
-        &summary_text,
-    );
-    add_analyzed(&mut indexed, fields.body, analyzer, &scope, &body_text);
-    add_pairs(
-        &mut indexed,
-        fields.pairs,
-        analyzer,
-        &scope,
-        &[
-            document.title.as_str(),
-            summary_text.as_str(),
-            body_text.as_str(),
-        ],
-    );
-    add_prefixes(
-        &mut indexed,
+
+    let mut pairs = TermList::default();
+    for (field, text) in [
+        (fields.title, document.title.as_str()),
+        (fields.summary, summary_text.as_str()),
+        (fields.body, body_text.as_str()),
+    ] {
+        let mut terms = TermList::default();
+        analyzer.for_each_term_and_pair(
+            text,
+            |_, term| terms.push_scoped(&scope, &[term]),
+            |first, second| pairs.push_scoped(&scope, &[first, second]),
+        );
+        indexed.add_text(field, terms.into_text());
+    }
+    indexed.add_text(fields.pairs, pairs.into_text());
+    indexed.add_text(
         fields.prefixes,
-        &scope,
-        &[document.title.as_str(), summary_text.as_str()],
+        prefix_list(&scope, &[document.title.as_str(), summary_text.as_str()]).into_text(),
     );
     if let Some(updated_at) = document.updated_at_timestamp() {
         indexed.add_date(
@@ -104,76 +103,33 @@ pub fn index_document(
     let stored = StoredDocument {
         tenant: tenant.to_string(),
         document: document.clone(),
-        body_text,
     };
     let source = serde_json::to_vec(&stored).expect("a stored document always serializes");
     indexed.add_bytes(fields.source, &source);
     indexed
 }
 
-fn add_analyzed(
-    indexed: &mut TantivyDocument,
-    field: Field,
-    analyzer: &Analyzer,
-    scope: &str,
-    text: &str,
-) {
-    let mut tokens = Vec::new();
-    analyzer.for_each_term(text, |word, term| {
-        tokens.push(Token {
-            offset_from: word.offset_from,
-            offset_to: word.offset_to,
-            position: tokens.len(),
-            text: scoped(scope, &term),
-            position_length: 1,
-        });
-    });
-    add_tokens(indexed, field, tokens);
-}
-
-fn add_pairs(
-    indexed: &mut TantivyDocument,
-    field: Field,
-    analyzer: &Analyzer,
-    scope: &str,
-    texts: &[&str],
-) {
-    let mut tokens = Vec::new();
-    for text in texts {
-        analyzer.for_each_pair(text, |pair| {
-            tokens.push(Token {
-                offset_from: 0,
-                offset_to: 0,
-                position: tokens.len(),
-                text: scoped(scope, &pair),
-                position_length: 1,
-            });
-        });
-    }
-    add_tokens(indexed, field, tokens);
-}
-
-fn add_prefixes(indexed: &mut TantivyDocument, field: Field, scope: &str, texts: &[&str]) {
-    let mut tokens = Vec::new();
+/// Returns the leading `MIN_PREFIX_CHARS..=MAX_PREFIX_CHARS` characters of every word of
+/// `texts`, folded but not stemmed (a customer types the word, not its stem).
+fn prefix_list(scope: &str, texts: &[&str]) -> TermList {
+    let mut prefixes = TermList::default();
     for text in texts {
         for_each_word(text, |word| {
             let folded = fold(word.surface);
-            let char_ends: Vec<usize> = folded
+            let char_ends = folded
                 .char_indices()
-                .map(|(offset, character)| offset + character.len_utf8())
-                .collect();
-            for length in MIN_PREFIX_CHARS..=char_ends.len().min(MAX_PREFIX_CHARS) {
-                tokens.push(Token {
-                    offset_from: word.offset_from,
-                    offset_to: word.offset_to,
-                    position: tokens.len(),
-                    text: scoped(scope, &folded[..char_ends[length - 1]]),
-                    position_length: 1,
-                });
+                .map(|(offset, character)| offset + character.len_utf8());
+            for (length, end) in (1..).zip(char_ends) {
+                if length > MAX_PREFIX_CHARS {
+                    break;
+                }
+                if length >= MIN_PREFIX_CHARS {
+                    prefixes.push_scoped(scope, &[&folded[..end]]);
+                }
             }
         });
     }
-    add_tokens(indexed, field, tokens);
+    prefixes
 }
 
 fn truncate_at_char_boundary(text: &mut String, max_bytes: usize) {
@@ -185,15 +141,4 @@ fn truncate_at_char_boundary(text: &mut String, max_bytes: usize) {
         end -= 1;
     }
     text.truncate(end);
-}
-
-/// Adds terms deflect analysed itself; the field's tokenizer is bypassed.
-fn add_tokens(indexed: &mut TantivyDocument, field: Field, tokens: Vec<Token>) {
-    indexed.add_pre_tokenized_text(
-        field,
-        PreTokenizedString {
-            text: String::new(),
-            tokens,
-        },
-    );
 }

@@ -7,6 +7,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::{Index, IndexReader, ReloadPolicy};
 
 use super::schema::ContentSchema;
+use super::term_list::{term_list_analyzer, TERM_LIST_TOKENIZER};
 
 /// The file inside an index directory that records which schema version built it.
 const SCHEMA_MARKER_FILE: &str = "deflect-schema.json";
@@ -97,6 +98,9 @@ impl ContentIndex {
             }
             index
         };
+        index
+            .tokenizers()
+            .register(TERM_LIST_TOKENIZER, term_list_analyzer());
 
         let reader = index
             .reader_builder()

@@ -5,14 +5,18 @@
 //! one `IndexReader` per process, one `Searcher` per request.
 
 mod collector;
+mod confidence;
 pub mod document;
+mod document_matches;
 pub mod index;
 pub mod query;
 pub mod schema;
 pub mod searcher;
 pub mod snippet;
 mod statistics;
+mod term_list;
 mod terms;
+mod words;
 pub mod writer;
 
 pub use index::{ContentIndex, IndexError};

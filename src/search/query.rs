@@ -19,8 +19,15 @@ use super::document::{MAX_PREFIX_CHARS, MIN_PREFIX_CHARS};
 pub struct SearchTuning {
     /// At most this many characters of a normalized draft are searched.
     pub max_draft_chars: usize,
-    /// At most this many distinct terms are searched (the first ones typed).
+    /// At most this many distinct terms are read from a draft (the first ones typed).
     pub max_query_terms: usize,
+    /// At most this many of them, the rarest, are scored; the others still count for
+    /// confidence. Scoring cost grows with every word, relevance barely after a dozen.
+    pub max_scored_words: usize,
+    /// Drafts with at most this many content words are searched with their stop words
+    /// in every field ("not happening"); longer ones use body stop words only to
+    /// re-rank, since those match nearly every document.
+    pub max_content_words_for_stop_words: usize,
     pub title_boost: f32,
     pub summary_boost: f32,
     pub body_boost: f32,
@@ -53,6 +60,8 @@ impl Default for SearchTuning {
         SearchTuning {
             max_draft_chars: 1_000,
             max_query_terms: 64,
+            max_scored_words: 12,
+            max_content_words_for_stop_words: 2,
             title_boost: 0.75,
             summary_boost: 1.0,
             body_boost: 1.0,

@@ -5,6 +5,8 @@
 //! by a compatible build.
 
 use serde::Deserialize;
+
+use super::term_list::TERM_LIST_TOKENIZER;
 use tantivy::schema::{
     BytesOptions, DateOptions, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
     FAST, INDEXED, STORED, STRING,
@@ -96,11 +98,11 @@ impl ContentSchema {
                     builder.add_text_field(&field.name, options);
                 }
                 FieldType::Text => {
-                    // Terms are produced by deflect's own analysis (pre-tokenized), so the
-                    // tokenizer named here is never run. Positions are not needed: deflect
-                    // builds no phrase queries.
+                    // Terms are produced by deflect's own analysis and handed over as a
+                    // term list (src/search/term_list.rs). Positions are not needed:
+                    // deflect builds no phrase queries.
                     let indexing = TextFieldIndexing::default()
-                        .set_tokenizer("raw")
+                        .set_tokenizer(TERM_LIST_TOKENIZER)
                         .set_index_option(IndexRecordOption::WithFreqs);
                     builder.add_text_field(
                         &field.name,

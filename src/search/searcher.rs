@@ -2,21 +2,22 @@
 //! runs one BM25 query over title, summary, body and typed prefixes, keeps results
 //! diverse, cuts snippets and decides whether the best hit is good enough to show.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
+use std::collections::HashMap;
 
-use levenshtein_automata::{Distance, LevenshteinAutomatonBuilder, DFA};
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, Occur, Query, Scorer, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, Value};
-use tantivy::{Searcher, TantivyDocument, Term};
+use tantivy::{DocAddress, DocSet, Score, Searcher, TantivyDocument, Term};
 
 use super::collector::FilteredTopDocs;
+use super::confidence::coverage;
 use super::document::StoredDocument;
+use super::document_matches::{find_matches, DocumentMatches};
 use super::index::{ContentIndex, IndexError};
 use super::query::{ContentQuery, SearchTuning};
-use super::snippet::{best_passage, collect_matches, MatchTargets};
+use super::snippet::{best_passage, MatchTargets};
 use super::statistics::{TenantStatistics, TenantTotalsCache};
 use super::terms::{scope_of, scoped};
+use super::words::{resolve_words, ResolvedWord, TextFields};
 use crate::text::analysis::Analyzer;
 use crate::text::language::Language;
 
@@ -51,16 +52,13 @@ pub struct ContentSearcher {
     tenant_totals: std::sync::Arc<TenantTotalsCache>,
 }
 
-/// A query word resolved against the index: the index terms that stand for it and how
-/// much it weighs.
-struct ResolvedWord {
-    /// (unscoped index term, weight relative to the word as typed)
-    index_terms: Vec<(String, f32)>,
-    /// Inverse document frequency of the word's best index term.
-    idf: f32,
-    occurrences: u32,
-    is_being_typed: bool,
-    is_stop_word: bool,
+/// What one search works with once the query words are resolved.
+struct SearchContext<'search> {
+    searcher: &'search Searcher,
+    query: &'search ContentQuery,
+    scope: String,
+    text_fields: TextFields,
+    words: Vec<ResolvedWord>,
 }
 
 impl ContentSearcher {
@@ -111,150 +109,64 @@ impl ContentSearcher {
             searcher: &searcher,
             totals,
         };
-
-        let words = self.resolve_words(&searcher, query, &scope, &text_fields, total_docs)?;
-        let prefix_doc_freq = match &query.prefix {
-            Some(prefix) => searcher.doc_freq(&Term::from_field_text(
-                fields.prefixes,
-                &scoped(&scope, prefix),
-            ))?,
-            None => 0,
-        };
-
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for word in &words {
-            let repetition = 1.0 + 0.25 * (word.occurrences.saturating_sub(1).min(4) as f32);
-            let word_weight = if word.is_stop_word {
-                self.tuning.stop_word_weight * repetition
-            } else {
-                repetition
-            };
-            for (index_term, relative_weight) in &word.index_terms {
-                for (field, field_boost) in text_fields {
-                    let term = Term::from_field_text(field, &scoped(&scope, index_term));
-                    if searcher.doc_freq(&term)? == 0 {
-                        continue;
-                    }
-                    clauses.push((
-                        Occur::Should,
-                        boosted_term(term, field_boost * relative_weight * word_weight),
-                    ));
-                }
-            }
-        }
-        for pair in &query.pairs {
-            let term = Term::from_field_text(fields.pairs, &scoped(&scope, pair));
-            if searcher.doc_freq(&term)? > 0 {
-                clauses.push((Occur::Should, boosted_term(term, self.tuning.pair_boost)));
-            }
-        }
-        if prefix_doc_freq > 0 {
-            if let Some(prefix) = &query.prefix {
-                let term = Term::from_field_text(fields.prefixes, &scoped(&scope, prefix));
-                clauses.push((Occur::Should, boosted_term(term, self.tuning.prefix_boost)));
-            }
-        }
-        if clauses.is_empty() {
-            return Ok(abstain(0.0));
-        }
-
-        let candidates = query.limit * 3 + 5;
-        let collector = FilteredTopDocs {
-            limit: candidates,
-            filters: &query.filters,
-        };
-        let top_docs = searcher.search_with_statistics_provider(
-            &BooleanQuery::new(clauses),
-            &collector,
-            &statistics,
+        let words = resolve_words(
+            &searcher,
+            query,
+            &scope,
+            &text_fields,
+            fields.prefixes,
+            &self.tuning,
+            total_docs,
         )?;
-
-        let query_terms: HashSet<String> = words
-            .iter()
-            .flat_map(|word| word.index_terms.iter().map(|(term, _)| term.clone()))
-            .collect();
-        let targets = MatchTargets {
-            terms: &query_terms,
-            prefix: query.prefix.as_deref(),
+        let context = SearchContext {
+            searcher: &searcher,
+            query,
+            scope,
+            text_fields,
+            words,
         };
+
+        let Some(scoring_query) = self.scoring_query(&context)? else {
+            return Ok(abstain(0.0));
+        };
+        let stop_word_query = self.stop_word_query(&context);
+        let mut candidates = query.limit * 3 + 5;
+        if stop_word_query.is_some() {
+            candidates = candidates.max(RERANKED_CANDIDATES);
+        }
+        let collector = FilteredTopDocs::new(candidates, &query.filters);
+        let mut top_docs =
+            searcher.search_with_statistics_provider(&scoring_query, &collector, &statistics)?;
+        if let Some(stop_word_query) = stop_word_query {
+            add_scores(&searcher, &stop_word_query, &statistics, &mut top_docs)?;
+        }
 
         let mut hits: Vec<SearchHit> = Vec::with_capacity(query.limit);
-        let mut per_group: HashMap<String, usize> = HashMap::new();
         let mut confidence = 0.0;
+        let mut per_group: HashMap<String, usize> = HashMap::new();
         for (score, address) in top_docs {
             if hits.len() == query.limit {
                 break;
             }
-            let stored = load_stored(&searcher, fields.source, address)?;
             let group_count = per_group
-                .entry(stored.document.group().to_owned())
+                .entry(self.group_of(&searcher, address)?)
                 .or_default();
             if *group_count >= self.tuning.max_results_per_course {
                 continue;
             }
             *group_count += 1;
 
-            let analyzer = Analyzer::of(Language::from_locale(&stored.document.locale));
-            let mut matched = HashSet::new();
-            let mut prefix_matched = false;
-            for text in [
-                stored.document.title.as_str(),
-                stored.document.summary.as_deref().unwrap_or_default(),
-                stored.body_text.as_str(),
-            ] {
-                prefix_matched |= collect_matches(text, analyzer, &targets, &mut matched);
-            }
-            prefix_matched |= stored
-                .document
-                .course_title
-                .iter()
-                .chain(stored.document.tags.iter())
-                .any(|extra| collect_matches(extra, analyzer, &targets, &mut matched));
-
+            let matches = self.find_matches(&context, address)?;
             // The best hit decides whether to abstain.
             if hits.is_empty() {
-                confidence = coverage(
-                    &words,
-                    &matched,
-                    prefix_matched,
-                    self.tuning.stop_word_weight,
-                );
+                confidence = coverage(&context.words, &matches, self.tuning.stop_word_weight);
                 let too_weak =
                     score < self.tuning.min_score || confidence < self.tuning.min_confidence;
                 if too_weak {
                     return Ok(abstain(confidence));
                 }
             }
-            let snippet_source = if stored.body_text.is_empty() {
-                stored
-                    .document
-                    .summary
-                    .as_deref()
-                    .unwrap_or(&stored.document.title)
-            } else {
-                stored.body_text.as_str()
-            };
-            let snippet = best_passage(snippet_source, analyzer, &targets).html;
-            let mut matched_terms: Vec<String> = words
-                .iter()
-                .filter(|word| !word.is_stop_word)
-                .flat_map(|word| word.index_terms.iter().map(|(term, _)| term))
-                .filter(|term| matched.contains(*term))
-                .cloned()
-                .collect();
-            if prefix_matched {
-                if let Some(prefix) = &query.prefix {
-                    matched_terms.push(format!("{prefix}*"));
-                }
-            }
-            let mut seen = HashSet::new();
-            matched_terms.retain(|term| seen.insert(term.clone()));
-            hits.push(SearchHit {
-                stored,
-                score,
-                snippet,
-                matched_terms,
-            });
+            hits.push(self.hit(&context, address, score, &matches)?);
         }
         Ok(SearchOutcome {
             abstained: hits.is_empty(),
@@ -263,62 +175,236 @@ impl ContentSearcher {
         })
     }
 
-    /// Looks every query word up in the index; a word the index does not know is
-    /// replaced by up to two close terms (typo tolerance).
-    fn resolve_words(
+    /// Builds the BM25 query: the scored words in each text field they occur in, the
+    /// draft's word pairs and the word being typed as a prefix. Returns `None` when the
+    /// index has none of them.
+    fn scoring_query(
         &self,
-        searcher: &Searcher,
-        query: &ContentQuery,
-        scope: &str,
-        text_fields: &[(Field, f32); 3],
-        total_docs: f32,
-    ) -> Result<Vec<ResolvedWord>, IndexError> {
+        context: &SearchContext<'_>,
+    ) -> Result<Option<BooleanQuery>, IndexError> {
         let fields = self.index.schema.fields;
-        let mut words = Vec::with_capacity(query.terms.len());
-        for query_term in &query.terms {
-            let doc_freq = max_doc_freq(searcher, text_fields, &scoped(scope, &query_term.term))?;
-            let mut index_terms = vec![(query_term.term.clone(), 1.0)];
-            let mut best_doc_freq = doc_freq;
-            if doc_freq == 0 && query_term.is_being_typed {
-                if let Some(prefix) = &query.prefix {
-                    best_doc_freq = searcher.doc_freq(&Term::from_field_text(
-                        fields.prefixes,
-                        &scoped(scope, prefix),
-                    ))?;
-                }
+        let searcher = context.searcher;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for word in context.words.iter() {
+            if word.is_scored {
+                self.push_word_clauses(context, word, TextParts::All, &mut clauses);
+            } else if word.is_stop_word {
+                // Titles and summaries are short: their stop words cost little, and for
+                // some content they are all there is ("No", "Who made you?").
+                self.push_word_clauses(context, word, TextParts::TitleAndSummary, &mut clauses);
             }
-            // A word being typed that starts no indexed word may be a finished word with
-            // a typo ("pasword" at the end of a draft): correct it like any other.
-            if best_doc_freq == 0 && query_term.typo_tolerant {
-                let char_count = query_term.term.chars().count();
-                let distance = if char_count >= self.tuning.two_typos_min_chars {
-                    2
-                } else {
-                    1
-                };
-                for (correction, correction_doc_freq) in
-                    typo_corrections(searcher, text_fields, scope, &query_term.term, distance)?
-                {
-                    best_doc_freq = best_doc_freq.max(correction_doc_freq);
-                    index_terms.push((correction, self.tuning.typo_weight));
-                }
-            }
-            words.push(ResolvedWord {
-                index_terms,
-                idf: if best_doc_freq == 0 {
-                    // A word the tenant's content does not have at all is strong
-                    // evidence that the draft is about something else.
-                    inverse_document_frequency(0.0, total_docs) * self.tuning.unknown_word_weight
-                } else {
-                    inverse_document_frequency(best_doc_freq as f32, total_docs)
-                },
-                occurrences: query_term.occurrences,
-                is_being_typed: query_term.is_being_typed,
-                is_stop_word: query_term.is_stop_word,
-            });
         }
-        Ok(words)
+        for pair in &context.query.pairs {
+            let term = Term::from_field_text(fields.pairs, &scoped(&context.scope, pair));
+            if searcher.doc_freq(&term)? > 0 {
+                clauses.push((Occur::Should, boosted_term(term, self.tuning.pair_boost)));
+            }
+        }
+        if let Some(prefix) = &context.query.prefix {
+            let term = Term::from_field_text(fields.prefixes, &scoped(&context.scope, prefix));
+            if searcher.doc_freq(&term)? > 0 {
+                clauses.push((Occur::Should, boosted_term(term, self.tuning.prefix_boost)));
+            }
+        }
+        if clauses.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(BooleanQuery::new(clauses)))
     }
+
+    /// Builds the query of what [`ContentSearcher::scoring_query`] leaves out: the stop
+    /// words in bodies. They weigh little but do decide between close candidates ("card
+    /// not working" against "card working"), so they are added to the candidates'
+    /// scores instead of being searched: their postings cover nearly every document.
+    fn stop_word_query(&self, context: &SearchContext<'_>) -> Option<BooleanQuery> {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for word in context.words.iter() {
+            if !word.is_scored && word.is_stop_word {
+                self.push_word_clauses(context, word, TextParts::Body, &mut clauses);
+            }
+        }
+        (!clauses.is_empty()).then(|| BooleanQuery::new(clauses))
+    }
+
+    /// Adds one clause per index term of `word` and text field (of `parts`) it occurs in.
+    fn push_word_clauses(
+        &self,
+        context: &SearchContext<'_>,
+        word: &ResolvedWord,
+        parts: TextParts,
+        clauses: &mut Vec<(Occur, Box<dyn Query>)>,
+    ) {
+        let repetition = 1.0 + 0.25 * (word.occurrences.saturating_sub(1).min(4) as f32);
+        let word_weight = if word.is_stop_word {
+            self.tuning.stop_word_weight * repetition
+        } else {
+            repetition
+        };
+        for index_term in &word.index_terms {
+            let scoped_term = scoped(&context.scope, &index_term.text);
+            for (slot, (field, field_boost)) in context.text_fields.iter().enumerate() {
+                if index_term.doc_freqs[slot] == 0 || !parts.includes(slot) {
+                    continue;
+                }
+                clauses.push((
+                    Occur::Should,
+                    boosted_term(
+                        Term::from_field_text(*field, &scoped_term),
+                        field_boost * index_term.weight * word_weight,
+                    ),
+                ));
+            }
+        }
+    }
+
+    fn find_matches(
+        &self,
+        context: &SearchContext<'_>,
+        address: DocAddress,
+    ) -> Result<DocumentMatches, IndexError> {
+        let prefixes_field = self.index.schema.fields.prefixes;
+        find_matches(
+            context.searcher,
+            address,
+            &context.scope,
+            &context.words,
+            &context.text_fields,
+            context
+                .query
+                .prefix
+                .as_deref()
+                .map(|prefix| (prefixes_field, prefix)),
+        )
+    }
+
+    /// Returns the course (diversity group) of a hit, read from its fast field.
+    fn group_of(&self, searcher: &Searcher, address: DocAddress) -> Result<String, IndexError> {
+        let segment_reader = searcher.segment_reader(address.segment_ord);
+        let group_column = segment_reader.fast_fields().str(
+            self.index
+                .schema
+                .schema
+                .get_field_name(self.index.schema.fields.group),
+        )?;
+        let mut group = String::new();
+        if let Some(group_column) = group_column {
+            if let Some(ordinal) = group_column.term_ords(address.doc_id).next() {
+                group_column
+                    .ord_to_str(ordinal, &mut group)
+                    .map_err(tantivy::TantivyError::from)?;
+            }
+        }
+        Ok(group)
+    }
+
+    /// Loads a hit's stored document and cuts its snippet.
+    fn hit(
+        &self,
+        context: &SearchContext<'_>,
+        address: DocAddress,
+        score: f32,
+        matches: &DocumentMatches,
+    ) -> Result<SearchHit, IndexError> {
+        let stored = load_stored(context.searcher, self.index.schema.fields.source, address)?;
+        let mut matched_terms: Vec<String> = Vec::new();
+        for (word, found_terms) in context.words.iter().zip(&matches.terms) {
+            if word.is_stop_word {
+                continue;
+            }
+            for (index_term, found) in word.index_terms.iter().zip(found_terms) {
+                if *found && !matched_terms.contains(&index_term.text) {
+                    matched_terms.push(index_term.text.clone());
+                }
+            }
+        }
+        let highlighted: Vec<&str> = matched_terms.iter().map(String::as_str).collect();
+        let targets = MatchTargets {
+            terms: &highlighted,
+            prefix: context.query.prefix.as_deref().filter(|_| matches.prefix),
+        };
+        let analyzer = Analyzer::of(Language::from_locale(&stored.document.locale));
+        let body_text = stored.body_text();
+        let snippet_source = if body_text.is_empty() {
+            stored
+                .document
+                .summary
+                .as_deref()
+                .unwrap_or(&stored.document.title)
+        } else {
+            body_text.as_str()
+        };
+        let snippet = best_passage(snippet_source, analyzer, &targets).html;
+        if matches.prefix {
+            if let Some(prefix) = &context.query.prefix {
+                matched_terms.push(format!("{prefix}*"));
+            }
+        }
+        Ok(SearchHit {
+            stored,
+            score,
+            snippet,
+            matched_terms,
+        })
+    }
+}
+
+/// Which of the text fields (title, summary, body) a word is searched in.
+#[derive(Debug, Clone, Copy)]
+enum TextParts {
+    All,
+    TitleAndSummary,
+    Body,
+}
+
+impl TextParts {
+    /// Returns whether the text field at `slot` of `TextFields` is included.
+    fn includes(self, slot: usize) -> bool {
+        match self {
+            TextParts::All => true,
+            TextParts::TitleAndSummary => slot < 2,
+            TextParts::Body => slot == 2,
+        }
+    }
+}
+
+/// Candidates re-ranked with the stop words' scores: enough that a document the stop
+/// words lift into the top few is almost always among them.
+const RERANKED_CANDIDATES: usize = 40;
+
+/// Adds the scores `query` gives each of `top_docs` and sorts them again, best first.
+fn add_scores(
+    searcher: &Searcher,
+    query: &BooleanQuery,
+    statistics: &TenantStatistics<'_>,
+    top_docs: &mut [(Score, DocAddress)],
+) -> Result<(), IndexError> {
+    let weight = query.weight(EnableScoring::enabled_from_statistics_provider(
+        statistics, searcher,
+    ))?;
+    let mut in_doc_order: Vec<usize> = (0..top_docs.len()).collect();
+    in_doc_order.sort_by_key(|position| top_docs[*position].1);
+    let mut segment_scorer: Option<(u32, Box<dyn Scorer>)> = None;
+    for position in in_doc_order {
+        let address = top_docs[position].1;
+        let is_new_segment = segment_scorer
+            .as_ref()
+            .is_none_or(|(segment_ord, _)| *segment_ord != address.segment_ord);
+        if is_new_segment {
+            let scorer = weight.scorer(searcher.segment_reader(address.segment_ord), 1.0)?;
+            segment_scorer = Some((address.segment_ord, scorer));
+        }
+        let Some((_, scorer)) = segment_scorer.as_mut() else {
+            continue;
+        };
+        if scorer.doc() < address.doc_id {
+            scorer.seek(address.doc_id);
+        }
+        if scorer.doc() == address.doc_id {
+            top_docs[position].0 += scorer.score();
+        }
+    }
+    top_docs.sort_by(|left, right| right.0.total_cmp(&left.0).then(left.1.cmp(&right.1)));
+    Ok(())
 }
 
 fn boosted_term(term: Term, boost: f32) -> Box<dyn Query> {
@@ -328,56 +414,6 @@ fn boosted_term(term: Term, boost: f32) -> Box<dyn Query> {
     } else {
         Box::new(BoostQuery::new(Box::new(term_query), boost))
     }
-}
-
-fn max_doc_freq(
-    searcher: &Searcher,
-    text_fields: &[(Field, f32); 3],
-    scoped_term: &str,
-) -> Result<u64, IndexError> {
-    let mut max = 0;
-    for (field, _) in text_fields {
-        max = max.max(searcher.doc_freq(&Term::from_field_text(*field, scoped_term))?);
-    }
-    Ok(max)
-}
-
-/// BM25's inverse document frequency; an unknown word weighs as much as the rarest one.
-fn inverse_document_frequency(doc_freq: f32, total_docs: f32) -> f32 {
-    (1.0 + (total_docs - doc_freq + 0.5) / (doc_freq + 0.5)).ln()
-}
-
-/// Returns the share of the query's weight found in a document.
-///
-/// Stop words count with `stop_word_weight`, like in scoring.
-fn coverage(
-    words: &[ResolvedWord],
-    matched: &HashSet<String>,
-    prefix_matched: bool,
-    stop_word_weight: f32,
-) -> f32 {
-    let mut total = 0.0;
-    let mut found = 0.0;
-    for word in words {
-        let weight = if word.is_stop_word {
-            word.idf * stop_word_weight
-        } else {
-            word.idf
-        };
-        total += weight;
-        let word_found = word
-            .index_terms
-            .iter()
-            .any(|(term, _)| matched.contains(term))
-            || (word.is_being_typed && prefix_matched);
-        if word_found {
-            found += weight;
-        }
-    }
-    if total == 0.0 {
-        return if prefix_matched { 1.0 } else { 0.0 };
-    }
-    found / total
 }
 
 fn load_stored(
@@ -397,77 +433,4 @@ fn load_stored(
             "stored document is not valid JSON: {error}"
         )))
     })
-}
-
-/// Returns up to two index terms within `distance` edits of `term`, most frequent first.
-fn typo_corrections(
-    searcher: &Searcher,
-    text_fields: &[(Field, f32); 3],
-    scope: &str,
-    term: &str,
-    distance: u8,
-) -> Result<Vec<(String, u64)>, IndexError> {
-    let dfa = levenshtein_builder(distance).build_dfa(&scoped(scope, term));
-    let mut candidates: HashMap<String, u64> = HashMap::new();
-    for segment_reader in searcher.segment_readers() {
-        for (field, _) in text_fields {
-            let inverted_index = segment_reader.inverted_index(*field)?;
-            let mut stream = inverted_index
-                .terms()
-                .search(DfaAutomaton(&dfa))
-                .into_stream()
-                .map_err(tantivy::TantivyError::from)?;
-            while stream.advance() {
-                let Some(candidate) = stream.key().strip_prefix(scope.as_bytes()) else {
-                    continue;
-                };
-                let Ok(candidate) = std::str::from_utf8(candidate) else {
-                    continue;
-                };
-                if candidate == term {
-                    continue;
-                }
-                let doc_freq = u64::from(stream.value().doc_freq);
-                let entry = candidates.entry(candidate.to_owned()).or_default();
-                *entry = (*entry).max(doc_freq);
-            }
-        }
-    }
-    let mut ranked: Vec<(String, u64)> = candidates.into_iter().collect();
-    ranked.sort_by(|left, right| right.1.cmp(&left.1).then_with(|| left.0.cmp(&right.0)));
-    ranked.truncate(2);
-    Ok(ranked)
-}
-
-fn levenshtein_builder(distance: u8) -> &'static LevenshteinAutomatonBuilder {
-    static ONE_EDIT: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
-    static TWO_EDITS: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
-    if distance >= 2 {
-        TWO_EDITS.get_or_init(|| LevenshteinAutomatonBuilder::new(2, true))
-    } else {
-        ONE_EDIT.get_or_init(|| LevenshteinAutomatonBuilder::new(1, true))
-    }
-}
-
-/// Lets tantivy's term dictionary walk a Levenshtein automaton.
-struct DfaAutomaton<'dfa>(&'dfa DFA);
-
-impl tantivy_fst::Automaton for DfaAutomaton<'_> {
-    type State = u32;
-
-    fn start(&self) -> u32 {
-        self.0.initial_state()
-    }
-
-    fn is_match(&self, state: &u32) -> bool {
-        matches!(self.0.distance(*state), Distance::Exact(_))
-    }
-
-    fn can_match(&self, state: &u32) -> bool {
-        *state != levenshtein_automata::SINK_STATE
-    }
-
-    fn accept(&self, state: &u32, byte: u8) -> u32 {
-        self.0.transition(*state, byte)
-    }
 }

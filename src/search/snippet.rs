@@ -1,11 +1,8 @@
 //! Cuts the passage of a document that best matches a query and highlights the matched
-//! words, and reports which query terms a document contains.
+//! words.
 //!
 //! tantivy's snippet generator only knows exact query terms; deflect also highlights the
-//! word being typed (a prefix) and needs the matched terms anyway to judge confidence, so
-//! one pass over the document's words does both.
-
-use std::collections::HashSet;
+//! word being typed (a prefix), so it cuts its own passages.
 
 use crate::text::analysis::{fold, Analyzer};
 
@@ -16,10 +13,26 @@ const MAX_SCANNED_BYTES: usize = 64 * 1024;
 
 /// What a query looks for in a document's text.
 pub struct MatchTargets<'query> {
-    /// Index terms (unscoped) of the query, typo corrections included.
-    pub terms: &'query HashSet<String>,
+    /// Index terms (unscoped) to highlight: the query's content words the document has.
+    pub terms: &'query [&'query str],
     /// The folded word being typed.
     pub prefix: Option<&'query str>,
+}
+
+impl MatchTargets<'_> {
+    /// Returns which target a word is: the position of its term in `terms`, or
+    /// `terms.len()` for the prefix.
+    fn target_of(&self, analyzer: &Analyzer, surface: &str) -> Option<usize> {
+        if !self.terms.is_empty() {
+            let term = analyzer.term(surface);
+            if let Some(position) = self.terms.iter().position(|target| *target == term) {
+                return Some(position);
+            }
+        }
+        let prefix = self.prefix?;
+        let starts_with_prefix = fold(surface).starts_with(prefix);
+        starts_with_prefix.then_some(self.terms.len())
+    }
 }
 
 /// A matched passage.
@@ -29,42 +42,14 @@ pub struct Snippet {
     pub html: String,
 }
 
-/// Adds to `matched` every query term that occurs in `text`; returns whether the prefix
-/// matched a word of `text`.
-pub fn collect_matches(
-    text: &str,
-    analyzer: &Analyzer,
-    targets: &MatchTargets<'_>,
-    matched: &mut HashSet<String>,
-) -> bool {
-    let mut prefix_matched = false;
-    crate::text::analysis::for_each_word(text, |word| {
-        if let Some(prefix) = targets.prefix {
-            if !prefix_matched && fold(word.surface).starts_with(prefix) {
-                prefix_matched = true;
-            }
-        }
-        let term = analyzer.term(word.surface);
-        if targets.terms.contains(&term) && !matched.contains(&term) {
-            matched.insert(term);
-        }
-    });
-    prefix_matched
-}
-
 /// Returns the best passage of `text` (the window with most distinct matched terms, the
 /// earliest on ties), or its start when nothing matches.
 pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>) -> Snippet {
     let scanned = head(text, MAX_SCANNED_BYTES);
-    let mut words: Vec<(usize, usize, Option<String>)> = Vec::new();
+    let mut words: Vec<(usize, usize, Option<usize>)> = Vec::new();
     crate::text::analysis::for_each_word(scanned, |word| {
-        let by_term = Some(analyzer.term(word.surface))
-            .filter(|term| targets.terms.contains(term) && !analyzer.is_stop_word(word.surface));
-        let by_prefix = targets
-            .prefix
-            .filter(|prefix| fold(word.surface).starts_with(prefix))
-            .map(|prefix| format!("\u{0}{prefix}"));
-        words.push((word.offset_from, word.offset_to, by_term.or(by_prefix)));
+        let target = targets.target_of(analyzer, word.surface);
+        words.push((word.offset_from, word.offset_to, target));
     });
     if words.is_empty() {
         return Snippet {
@@ -72,20 +57,32 @@ pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>)
         };
     }
 
+    // Slide a window of `window` words over the text, counting how often each target
+    // occurs in it, and keep the first window with the most distinct targets.
     let window = SNIPPET_WORDS.min(words.len());
-    let mut best_start = 0;
-    let mut best_distinct = 0;
-    for start in 0..=(words.len() - window) {
-        let distinct: HashSet<&String> = words[start..start + window]
-            .iter()
-            .filter_map(|(_, _, matched)| matched.as_ref())
-            .collect();
-        if distinct.len() > best_distinct {
-            best_distinct = distinct.len();
-            best_start = start;
+    let target_count = targets.terms.len() + 1;
+    let mut in_window = vec![0_usize; target_count];
+    let mut distinct = 0;
+    for (_, _, target) in &words[..window] {
+        if let Some(target) = target {
+            in_window[*target] += 1;
+            distinct += usize::from(in_window[*target] == 1);
         }
-        if best_distinct == targets.terms.len() + usize::from(targets.prefix.is_some()) {
-            break;
+    }
+    let mut best_start = 0;
+    let mut best_distinct = distinct;
+    for start in 1..=(words.len() - window) {
+        if let Some(leaving) = words[start - 1].2 {
+            in_window[leaving] -= 1;
+            distinct -= usize::from(in_window[leaving] == 0);
+        }
+        if let Some(entering) = words[start + window - 1].2 {
+            in_window[entering] += 1;
+            distinct += usize::from(in_window[entering] == 1);
+        }
+        if distinct > best_distinct {
+            best_distinct = distinct;
+            best_start = start;
         }
     }
     // Start a little before the first match so the passage reads as a sentence, but
@@ -156,9 +153,8 @@ mod tests {
 
     #[test]
     fn matched_words_are_marked_and_text_is_escaped() {
-        let terms: HashSet<String> = ["password".to_owned()].into();
         let targets = MatchTargets {
-            terms: &terms,
+            terms: &["password"],
             prefix: Some("rese"),
         };
         let snippet = best_passage(
@@ -176,9 +172,8 @@ mod tests {
     fn the_passage_keeps_a_match_at_the_end_of_the_window() {
         let filler = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu ";
         let text = format!("{filler}password {} reset", filler.repeat(2));
-        let terms: HashSet<String> = ["password".to_owned(), "reset".to_owned()].into();
         let targets = MatchTargets {
-            terms: &terms,
+            terms: &["password", "reset"],
             prefix: None,
         };
         let snippet = best_passage(&text, Analyzer::of(Language::English), &targets);
@@ -198,9 +193,8 @@ mod tests {
     fn the_passage_with_most_matches_is_chosen() {
         let filler = "lorem ipsum dolor sit amet ".repeat(20);
         let text = format!("{filler} invoices are sent monthly {filler} refund the invoice after a refund request {filler}");
-        let terms: HashSet<String> = ["invoic".to_owned(), "refund".to_owned()].into();
         let targets = MatchTargets {
-            terms: &terms,
+            terms: &["invoic", "refund"],
             prefix: None,
         };
         let snippet = best_passage(&text, Analyzer::of(Language::English), &targets);

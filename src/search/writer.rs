@@ -4,6 +4,10 @@
 //! reload, so all writes go through one thread that takes whatever requests are waiting,
 //! applies them together and commits once. A request is answered only after the commit
 //! and the reader reload: when a write call returns, the change is searchable.
+//!
+//! Offline loads (`deflect index`, benchmarks) queue their batches without waiting for a
+//! commit ([`IndexWriterHandle::queue_blocking`]), so analysing the next batch overlaps
+//! with indexing the last, and commit once at the end.
 
 use std::thread::JoinHandle;
 
@@ -11,6 +15,9 @@ use tantivy::{IndexWriter, TantivyDocument, Term};
 use tokio::sync::{mpsc, oneshot};
 
 use super::index::ContentIndex;
+
+/// Write requests waiting for the writer thread, at most.
+const WRITE_QUEUE_REQUESTS: usize = 4;
 
 /// One change to the index.
 pub enum WriteOperation {
@@ -33,7 +40,9 @@ pub enum WriteError {
 
 struct WriteRequest {
     operations: Vec<WriteOperation>,
-    done: oneshot::Sender<Result<(), WriteError>>,
+    /// Answered after the commit that makes `operations` searchable; `None` for queued
+    /// writes, which ride along with a later commit.
+    done: Option<oneshot::Sender<Result<(), WriteError>>>,
 }
 
 /// How the writer batches; see `[index]` in `config/base.toml`.
@@ -60,7 +69,9 @@ impl IndexWriterHandle {
         let writer: IndexWriter<TantivyDocument> = index
             .index
             .writer_with_num_threads(options.threads.max(1), options.memory_budget_bytes)?;
-        let (sender, receiver) = mpsc::channel(64);
+        // A short queue: offline loads analyse faster than tantivy indexes, and every
+        // waiting request holds a batch of analysed documents in memory.
+        let (sender, receiver) = mpsc::channel(WRITE_QUEUE_REQUESTS);
         let index = index.clone();
         let thread = std::thread::Builder::new()
             .name("index-writer".to_owned())
@@ -74,7 +85,10 @@ impl IndexWriterHandle {
     pub async fn apply(&self, operations: Vec<WriteOperation>) -> Result<(), WriteError> {
         let (done, answer) = oneshot::channel();
         self.sender
-            .send(WriteRequest { operations, done })
+            .send(WriteRequest {
+                operations,
+                done: Some(done),
+            })
             .await
             .map_err(|_| WriteError::Stopped)?;
         answer.await.map_err(|_| WriteError::Stopped)?
@@ -84,9 +98,25 @@ impl IndexWriterHandle {
     pub fn apply_blocking(&self, operations: Vec<WriteOperation>) -> Result<(), WriteError> {
         let (done, answer) = oneshot::channel();
         self.sender
-            .blocking_send(WriteRequest { operations, done })
+            .blocking_send(WriteRequest {
+                operations,
+                done: Some(done),
+            })
             .map_err(|_| WriteError::Stopped)?;
         answer.blocking_recv().map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Hands `operations` to the writer without waiting for them to be committed; they
+    /// become searchable with the next commit (at the latest the next
+    /// [`IndexWriterHandle::apply_blocking`], which also reports any error they met).
+    /// Blocks while the writer's queue is full.
+    pub fn queue_blocking(&self, operations: Vec<WriteOperation>) -> Result<(), WriteError> {
+        self.sender
+            .blocking_send(WriteRequest {
+                operations,
+                done: None,
+            })
+            .map_err(|_| WriteError::Stopped)
     }
 }
 
@@ -97,21 +127,25 @@ fn run_writer(
     options: WriterOptions,
 ) {
     let key_field = index.schema.fields.key;
+    let mut uncommitted_operations: usize = 0;
+    // The first error of an add since the last commit, reported to the next waiter.
+    let mut add_error: Option<String> = None;
     while let Some(first) = receiver.blocking_recv() {
-        let mut pending_operations = first.operations.len();
         let mut batch = vec![first];
-        while pending_operations < options.max_operations_per_commit {
+        let mut batch_operations = batch[0].operations.len();
+        while uncommitted_operations.saturating_add(batch_operations)
+            < options.max_operations_per_commit
+        {
             match receiver.try_recv() {
                 Ok(request) => {
-                    pending_operations += request.operations.len();
+                    batch_operations += request.operations.len();
                     batch.push(request);
                 }
                 Err(_) => break,
             }
         }
 
-        let mut answers = Vec::with_capacity(batch.len());
-        let mut add_error = None;
+        let mut answers = Vec::new();
         for request in batch {
             for operation in request.operations {
                 match operation {
@@ -126,10 +160,16 @@ fn run_writer(
                     }
                 }
             }
-            answers.push(request.done);
+            answers.extend(request.done);
+        }
+        uncommitted_operations += batch_operations;
+        let commit_due =
+            !answers.is_empty() || uncommitted_operations >= options.max_operations_per_commit;
+        if !commit_due {
+            continue;
         }
 
-        let result = match add_error {
+        let result = match add_error.take() {
             Some(error) => Err(error),
             None => writer
                 .commit()
@@ -139,20 +179,34 @@ fn run_writer(
         };
         let result = match result {
             Ok(()) => {
-                tracing::debug!(operations = pending_operations, "index commit done");
+                tracing::debug!(operations = uncommitted_operations, "index commit done");
                 Ok(())
             }
             Err(error) => {
-                tracing::error!(%error, operations = pending_operations, "index commit failed");
+                tracing::error!(%error, operations = uncommitted_operations, "index commit failed");
                 if let Err(rollback_error) = writer.rollback() {
                     tracing::error!(error = %rollback_error, "index rollback failed");
                 }
                 Err(WriteError::Commit(error))
             }
         };
+        uncommitted_operations = 0;
         for answer in answers {
             // A caller that gave up waiting is no reason to stop.
             let _ = answer.send(result.clone());
+        }
+    }
+    if uncommitted_operations > 0 {
+        // Queued writes nobody waited for: commit them rather than lose them.
+        let committed = match add_error {
+            Some(error) => Err(error),
+            None => writer
+                .commit()
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+        };
+        if let Err(error) = committed {
+            tracing::error!(%error, "final index commit failed");
         }
     }
     if let Err(error) = writer.wait_merging_threads() {

@@ -10,7 +10,7 @@
 //! field holds English and German articles, each stemmed by its own rules.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -104,6 +104,12 @@ fn is_cjk(character: char) -> bool {
 /// Returns a word lowercased, with apostrophes removed and accents folded (`Café` ->
 /// `cafe`, `Straße` -> `strasse`): the form used for prefixes and as stemmer output.
 pub fn fold(surface: &str) -> String {
+    if surface.is_ascii() {
+        // Nothing to decompose: most words of most catalogs take this path.
+        let mut folded = surface.to_ascii_lowercase();
+        folded.retain(|character| character != '\'');
+        return folded;
+    }
     let mut folded = String::with_capacity(surface.len());
     for character in surface.nfd() {
         if is_combining_mark(character) || matches!(character, '\'' | '’') {
@@ -118,6 +124,13 @@ pub fn fold(surface: &str) -> String {
         }
     }
     folded
+}
+
+/// A word as the index sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalysedWord {
+    pub term: String,
+    pub is_stop_word: bool,
 }
 
 /// The rules that turn a word into an index term for one language.
@@ -165,6 +178,46 @@ impl Analyzer {
 
     /// Returns the index term of a word (stop words have terms too).
     pub fn term(&self, surface: &str) -> String {
+        self.analyse_word(surface).term
+    }
+
+    /// Returns whether the word is a stop word of this language.
+    pub fn is_stop_word(&self, surface: &str) -> bool {
+        self.analyse_word(surface).is_stop_word
+    }
+
+    /// Returns the index term of a word and whether it is a stop word.
+    ///
+    /// Results are remembered per thread: indexing and snippets analyse the same few
+    /// thousand words over and over, and stemming plus Unicode folding cost far more
+    /// than a hash lookup.
+    pub fn analyse_word(&self, surface: &str) -> AnalysedWord {
+        TERM_MEMO.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            let language_memo = &mut memo[self.language_slot()];
+            if let Some(analysed) = language_memo.get(surface) {
+                return analysed.clone();
+            }
+            let analysed = AnalysedWord {
+                term: self.stem_and_fold(surface),
+                is_stop_word: self.look_up_stop_word(surface),
+            };
+            if language_memo.len() >= MAX_MEMO_ENTRIES_PER_LANGUAGE {
+                language_memo.clear();
+            }
+            language_memo.insert(surface.to_owned(), analysed.clone());
+            analysed
+        })
+    }
+
+    fn language_slot(&self) -> usize {
+        ALL_LANGUAGES
+            .iter()
+            .position(|candidate| *candidate == self.language)
+            .expect("every language has a slot")
+    }
+
+    fn stem_and_fold(&self, surface: &str) -> String {
         let lowercase = surface.to_lowercase();
         let without_apostrophes: Cow<str> = if lowercase.contains(['\'', '’']) {
             Cow::Owned(lowercase.replace(['\'', '’'], ""))
@@ -178,8 +231,7 @@ impl Analyzer {
         fold(&stemmed)
     }
 
-    /// Returns whether the word is a stop word of this language.
-    pub fn is_stop_word(&self, surface: &str) -> bool {
+    fn look_up_stop_word(&self, surface: &str) -> bool {
         let lowercase = surface.to_lowercase().replace(['\'', '’'], "");
         self.stop_words.contains(&lowercase)
     }
@@ -188,16 +240,34 @@ impl Analyzer {
     /// that no sentence punctuation separates ("reset password", "not arrived"). Word
     /// pairs reward drafts that use the same phrases as a document.
     pub fn for_each_pair(&self, text: &str, mut on_pair: impl FnMut(String)) {
-        let mut previous: Option<(usize, String)> = None;
+        self.for_each_term_and_pair(
+            text,
+            |_, _| {},
+            |first, second| on_pair(pair_term(first, second)),
+        );
+    }
+
+    /// Calls `on_term` with each word of `text` and its index term, and `on_pair` with
+    /// the index terms of each word pair as [`Analyzer::for_each_pair`] does: one pass
+    /// for both.
+    pub fn for_each_term_and_pair<'text>(
+        &self,
+        text: &'text str,
+        mut on_term: impl FnMut(Word<'text>, &str),
+        mut on_pair: impl FnMut(&str, &str),
+    ) {
+        let mut previous: Option<(usize, AnalysedWord)> = None;
         for_each_word(text, |word| {
-            let term = self.term(word.surface);
-            if let Some((previous_end, previous_term)) = &previous {
+            let analysed = self.analyse_word(word.surface);
+            if let Some((previous_end, previous_word)) = &previous {
                 let gap = &text[*previous_end..word.offset_from];
                 if !gap.contains(SENTENCE_BREAKS) {
-                    on_pair(pair_term(previous_term, &term));
+                    on_pair(&previous_word.term, &analysed.term);
                 }
             }
-            previous = Some((word.offset_to, term));
+            let word_end = word.offset_to;
+            on_term(word, &analysed.term);
+            previous = Some((word_end, analysed));
         });
     }
 
@@ -212,6 +282,16 @@ impl Analyzer {
             on_term(word, term);
         });
     }
+}
+
+/// The memo of [`Analyzer::term`] is emptied when one language's part reaches this size,
+/// which bounds its memory (a few MB per thread) whatever text comes in.
+const MAX_MEMO_ENTRIES_PER_LANGUAGE: usize = 50_000;
+
+thread_local! {
+    /// Surface word -> its analysis, one map per entry of `ALL_LANGUAGES`.
+    static TERM_MEMO: std::cell::RefCell<Vec<HashMap<String, AnalysedWord>>> =
+        std::cell::RefCell::new(vec![HashMap::new(); ALL_LANGUAGES.len()]);
 }
 
 /// Characters that end a sentence, a list item or a line: word pairs never span them.

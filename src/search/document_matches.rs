@@ -1,0 +1,91 @@
+//! Which of a query's words one hit contains, read from the postings.
+//!
+//! Confidence and the `matched_terms` of a hit need to know which query words a document
+//! has. Seeking each term's postings to the document costs microseconds; analysing the
+//! stored text again would cost a pass over the whole body per hit.
+
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DocAddress, DocSet, Searcher, Term};
+
+use super::index::IndexError;
+use super::terms::scoped;
+use super::words::{ResolvedWord, TextFields};
+
+/// The query words found in one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DocumentMatches {
+    /// Per query word, per index term of the word: whether the document contains it in
+    /// its title, summary or body.
+    pub terms: Vec<Vec<bool>>,
+    /// Whether a title or summary word starts with the word being typed.
+    pub prefix: bool,
+}
+
+impl DocumentMatches {
+    /// Returns whether the document contains word `position` in any of its forms
+    /// (the word being typed also through its prefix).
+    pub fn has_word(&self, words: &[ResolvedWord], position: usize) -> bool {
+        self.terms[position].iter().any(|found| *found)
+            || (words[position].is_being_typed && self.prefix)
+    }
+}
+
+/// Looks up each index term of `words` (and the prefix, when there is one) in the
+/// document at `address`.
+pub(crate) fn find_matches(
+    searcher: &Searcher,
+    address: DocAddress,
+    scope: &str,
+    words: &[ResolvedWord],
+    text_fields: &TextFields,
+    prefix_opt: Option<(Field, &str)>,
+) -> Result<DocumentMatches, IndexError> {
+    let segment_reader = searcher.segment_reader(address.segment_ord);
+    let mut inverted_indexes = Vec::with_capacity(text_fields.len());
+    for (field, _) in text_fields {
+        inverted_indexes.push(segment_reader.inverted_index(*field)?);
+    }
+    let contains =
+        |inverted_index: &tantivy::InvertedIndexReader, term: &Term| -> Result<bool, IndexError> {
+            let postings = inverted_index
+                .read_postings(term, IndexRecordOption::Basic)
+                .map_err(tantivy::TantivyError::from)?;
+            let Some(mut postings) = postings else {
+                return Ok(false);
+            };
+            // Postings start on their first document; `seek` may only move forward.
+            if postings.doc() < address.doc_id {
+                postings.seek(address.doc_id);
+            }
+            Ok(postings.doc() == address.doc_id)
+        };
+
+    let mut terms = Vec::with_capacity(words.len());
+    for word in words {
+        let mut found_terms = Vec::with_capacity(word.index_terms.len());
+        for index_term in &word.index_terms {
+            let scoped_term = scoped(scope, &index_term.text);
+            let mut found = false;
+            for (slot, (field, _)) in text_fields.iter().enumerate() {
+                if found || index_term.doc_freqs[slot] == 0 {
+                    continue;
+                }
+                let term = Term::from_field_text(*field, &scoped_term);
+                found = contains(&inverted_indexes[slot], &term)?;
+            }
+            found_terms.push(found);
+        }
+        terms.push(found_terms);
+    }
+    let prefix = match prefix_opt {
+        Some((prefixes_field, prefix)) => {
+            let inverted_index = segment_reader.inverted_index(prefixes_field)?;
+            contains(
+                &inverted_index,
+                &Term::from_field_text(prefixes_field, &scoped(scope, prefix)),
+            )?
+        }
+        None => false,
+    };
+    Ok(DocumentMatches { terms, prefix })
+}
