@@ -130,10 +130,8 @@ impl ContentSearcher {
             return Ok(abstain(0.0));
         };
         let stop_word_query = self.stop_word_query(&context);
-        let mut candidates = query.limit * 3 + 5;
-        if stop_word_query.is_some() {
-            candidates = candidates.max(RERANKED_CANDIDATES);
-        }
+        // More than `limit`: diversity skips some, and stop words may re-order them.
+        let candidates = query.limit * 3 + 5;
         let collector = FilteredTopDocs::new(candidates, &query.filters);
         let mut top_docs =
             searcher.search_with_statistics_provider(&scoring_query, &collector, &statistics)?;
@@ -187,11 +185,7 @@ impl ContentSearcher {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for word in context.words.iter() {
             if word.is_scored {
-                self.push_word_clauses(context, word, TextParts::All, &mut clauses);
-            } else if word.is_stop_word {
-                // Titles and summaries are short: their stop words cost little, and for
-                // some content they are all there is ("No", "Who made you?").
-                self.push_word_clauses(context, word, TextParts::TitleAndSummary, &mut clauses);
+                self.push_word_clauses(context, word, &mut clauses);
             }
         }
         for pair in &context.query.pairs {
@@ -213,25 +207,24 @@ impl ContentSearcher {
     }
 
     /// Builds the query of what [`ContentSearcher::scoring_query`] leaves out: the stop
-    /// words in bodies. They weigh little but do decide between close candidates ("card
+    /// words of drafts with more content words. They weigh little but do decide between close candidates ("card
     /// not working" against "card working"), so they are added to the candidates'
     /// scores instead of being searched: their postings cover nearly every document.
     fn stop_word_query(&self, context: &SearchContext<'_>) -> Option<BooleanQuery> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for word in context.words.iter() {
             if !word.is_scored && word.is_stop_word {
-                self.push_word_clauses(context, word, TextParts::Body, &mut clauses);
+                self.push_word_clauses(context, word, &mut clauses);
             }
         }
         (!clauses.is_empty()).then(|| BooleanQuery::new(clauses))
     }
 
-    /// Adds one clause per index term of `word` and text field (of `parts`) it occurs in.
+    /// Adds one clause per index term of `word` and text field it occurs in.
     fn push_word_clauses(
         &self,
         context: &SearchContext<'_>,
         word: &ResolvedWord,
-        parts: TextParts,
         clauses: &mut Vec<(Occur, Box<dyn Query>)>,
     ) {
         let repetition = 1.0 + 0.25 * (word.occurrences.saturating_sub(1).min(4) as f32);
@@ -243,7 +236,7 @@ impl ContentSearcher {
         for index_term in &word.index_terms {
             let scoped_term = scoped(&context.scope, &index_term.text);
             for (slot, (field, field_boost)) in context.text_fields.iter().enumerate() {
-                if index_term.doc_freqs[slot] == 0 || !parts.includes(slot) {
+                if index_term.doc_freqs[slot] == 0 {
                     continue;
                 }
                 clauses.push((
@@ -347,29 +340,6 @@ impl ContentSearcher {
         })
     }
 }
-
-/// Which of the text fields (title, summary, body) a word is searched in.
-#[derive(Debug, Clone, Copy)]
-enum TextParts {
-    All,
-    TitleAndSummary,
-    Body,
-}
-
-impl TextParts {
-    /// Returns whether the text field at `slot` of `TextFields` is included.
-    fn includes(self, slot: usize) -> bool {
-        match self {
-            TextParts::All => true,
-            TextParts::TitleAndSummary => slot < 2,
-            TextParts::Body => slot == 2,
-        }
-    }
-}
-
-/// Candidates re-ranked with the stop words' scores: enough that a document the stop
-/// words lift into the top few is almost always among them.
-const RERANKED_CANDIDATES: usize = 40;
 
 /// Adds the scores `query` gives each of `top_docs` and sorts them again, best first.
 fn add_scores(

@@ -126,9 +126,8 @@ pub(crate) fn resolve_words(
 /// `max_scored_words` rarest content words the index has, and the stop words too when
 /// the draft has at most `max_content_words_for_stop_words` content words ("not
 /// happening", "who made you": there the stop words are the meaning). In longer drafts
-/// stop words match nearly every body and would cost most of the search, so they are
-/// searched in titles and summaries only and re-rank the candidates with their body
-/// matches (see `searcher.rs`).
+/// stop words match nearly every document and would cost most of the search, so they
+/// only re-rank the candidates the other words found (see `searcher.rs`).
 ///
 /// Words left out still count for confidence, so a long draft about something else
 /// still abstains.
