@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
-use tantivy::{Index, IndexReader, ReloadPolicy};
+use tantivy::store::{Compressor, ZstdCompressor};
+use tantivy::{Index, IndexReader, IndexSettings, ReloadPolicy};
 
 use super::schema::ContentSchema;
 use super::term_list::{term_list_analyzer, TERM_LIST_TOKENIZER};
@@ -71,7 +72,7 @@ impl ContentIndex {
             MmapDirectory::open(path).map_err(|error| open_error(anyhow::Error::new(error)))?;
 
         let index = if is_empty {
-            let index = Index::create(directory, schema.schema.clone(), Default::default())?;
+            let index = Index::create(directory, schema.schema.clone(), index_settings())?;
             let marker = SchemaMarker {
                 schema_version: schema.version,
             };
@@ -150,6 +151,19 @@ fn check_schema_marker(path: &Path, expected: u32) -> Result<(), IndexError> {
         found,
         expected,
     })
+}
+
+/// Settings of a new index. The stored documents are compressed with zstd: it keeps the
+/// document store about a third smaller than tantivy's default lz4 (measured on the
+/// benchmark catalog), which is memory the server does not map, and only the few hits a
+/// search returns are ever decompressed.
+fn index_settings() -> IndexSettings {
+    IndexSettings {
+        docstore_compression: Compressor::Zstd(ZstdCompressor {
+            compression_level: Some(3),
+        }),
+        ..IndexSettings::default()
+    }
 }
 
 #[cfg(test)]

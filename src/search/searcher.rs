@@ -1,6 +1,8 @@
-//! The search path: resolves query terms against the index (typo corrections included),
-//! runs one BM25 query over title, summary, body and typed prefixes, keeps results
-//! diverse, cuts snippets and decides whether the best hit is good enough to show.
+//! The search path: resolves the draft's words against the index (`words.rs`), runs one
+//! block-max WAND query over the rarest words in title, summary and body, the word pairs
+//! and the typed prefix, re-ranks the candidates with the stop words' scores, keeps
+//! results diverse, decides from the best hit whether to abstain (`confidence.rs`) and
+//! cuts snippets for the hits it returns.
 
 use std::collections::HashMap;
 
