@@ -21,8 +21,9 @@ pub struct SearchTuning {
     pub max_draft_chars: usize,
     /// At most this many distinct terms are read from a draft (the first ones typed).
     pub max_query_terms: usize,
-    /// At most this many of them, the rarest, are scored; the others still count for
-    /// confidence. Scoring cost grows with every word, relevance barely after a dozen.
+    /// At most this many of them, the rarest, are scored (and as many word pairs); the
+    /// others still count for confidence. Scoring cost grows with every word, relevance
+    /// barely after a dozen.
     pub max_scored_words: usize,
     /// Drafts with at most this many content words are searched with their stop words
     /// in every field ("not happening"); longer ones use body stop words only to

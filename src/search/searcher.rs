@@ -190,11 +190,18 @@ impl ContentSearcher {
                 self.push_word_clauses(context, word, &mut clauses);
             }
         }
+        // Like words, only the rarest pairs are scored: a long draft has dozens.
+        let mut pairs = Vec::with_capacity(context.query.pairs.len());
         for pair in &context.query.pairs {
             let term = Term::from_field_text(fields.pairs, &scoped(&context.scope, pair));
-            if searcher.doc_freq(&term)? > 0 {
-                clauses.push((Occur::Should, boosted_term(term, self.tuning.pair_boost)));
+            let doc_freq = searcher.doc_freq(&term)?;
+            if doc_freq > 0 {
+                pairs.push((doc_freq, term));
             }
+        }
+        pairs.sort_by_key(|(doc_freq, _)| *doc_freq);
+        for (_, term) in pairs.into_iter().take(self.tuning.max_scored_words) {
+            clauses.push((Occur::Should, boosted_term(term, self.tuning.pair_boost)));
         }
         if let Some(prefix) = &context.query.prefix {
             let term = Term::from_field_text(fields.prefixes, &scoped(&context.scope, prefix));
