@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::configuration::Settings;
 use crate::content::ContentStore;
 use crate::domain::{ContentDocument, DocumentInput, DraftTicket, SuggestRequestBody, TenantId};
+use crate::search::confidence::ConfidenceInputs;
 use crate::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
 use crate::suggest::SuggestService;
 
@@ -116,8 +117,8 @@ impl RelevanceTally {
 /// Indexes `corpus` into a fresh temporary index and runs every query of `queries`
 /// through [`SuggestService`], with the search settings of `settings`.
 ///
-/// With `dump`, writes one JSON line per query (its best scores and confidence, and the
-/// rank of the first relevant result) for tuning the abstention threshold.
+/// With `dump`, writes one JSON line per query (its best scores, confidence and what it
+/// was computed from, and the rank of the first relevant result) for tuning abstention.
 pub fn evaluate(
     settings: &Settings,
     corpus: &Path,
@@ -169,9 +170,13 @@ pub fn evaluate(
             limit: Some(DEPTH as u32),
             ..Default::default()
         };
-        let suggestions = match DraftTicket::parse(body, DEPTH, DEPTH) {
-            Ok(draft) => Some(service.suggest_blocking(tenant.clone(), &draft)?),
-            Err(_) => None,
+        let (suggestions, confidence_inputs) = match DraftTicket::parse(body, DEPTH, DEPTH) {
+            Ok(draft) => {
+                let (found, inputs) =
+                    service.suggest_and_explain_blocking(tenant.clone(), &draft)?;
+                (Some(found), inputs)
+            }
+            Err(_) => (None, ConfidenceInputs::default()),
         };
         let relevant: HashSet<String> = query.relevant.into_iter().collect();
         if let Some(dump_file) = dump_file.as_mut() {
@@ -185,6 +190,10 @@ pub fn evaluate(
                 "confidence": suggestions.as_ref().map_or(0.0, |found| found.confidence),
                 "scores": results.iter().map(|result| result.score).collect::<Vec<_>>(),
                 "relevant_rank": results.iter().position(|result| relevant.contains(&result.id)),
+                "best_score": confidence_inputs.best_score,
+                "draft_weight": confidence_inputs.draft_weight,
+                "draft_words": confidence_inputs.draft_words,
+                "coverage": confidence_inputs.coverage,
             });
             writeln!(dump_file, "{line}").context("failed to write the dump")?;
         }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::domain::{DraftTicket, TenantId};
+use crate::search::confidence::ConfidenceInputs;
 use crate::search::searcher::SearchOutcome;
 use crate::search::{ContentQuery, ContentSearcher, IndexError};
 use crate::telemetry::spawn_blocking_in_span;
@@ -28,8 +29,9 @@ pub struct Suggestions {
     pub suggestion_id: String,
     /// True when nothing fit well enough: `results` is then empty.
     pub abstained: bool,
-    /// Share of the draft's weighted words found in the best match, 0 to 1; abstention
-    /// compares it with `search.min_confidence`.
+    /// How well the best match explains the draft, 0 to 1: its score per unit of the
+    /// draft's weighted words, relative to a full match; abstention compares it with
+    /// `search.ranking.min_confidence`.
     pub confidence: f32,
     pub results: Vec<Suggestion>,
 }
@@ -103,10 +105,21 @@ impl SuggestService {
         tenant: TenantId,
         draft: &DraftTicket,
     ) -> Result<Suggestions, IndexError> {
+        Ok(self.suggest_and_explain_blocking(tenant, draft)?.0)
+    }
+
+    /// Like [`SuggestService::suggest_blocking`], and also returns what the confidence
+    /// was computed from (for `deflect eval --dump`).
+    pub fn suggest_and_explain_blocking(
+        &self,
+        tenant: TenantId,
+        draft: &DraftTicket,
+    ) -> Result<(Suggestions, ConfidenceInputs), IndexError> {
         let query =
             ContentQuery::from_draft(tenant, draft, &self.default_locale, self.searcher.tuning());
         let outcome = self.searcher.search(&query)?;
-        Ok(into_suggestions(outcome))
+        let confidence_inputs = outcome.confidence_inputs;
+        Ok((into_suggestions(outcome), confidence_inputs))
     }
 }
 

@@ -5,7 +5,7 @@
 //! one `IndexReader` per process, one `Searcher` per request.
 
 mod collector;
-mod confidence;
+pub mod confidence;
 pub mod document;
 mod document_matches;
 pub mod index;

@@ -49,10 +49,18 @@ pub struct SearchTuning {
     pub two_typos_min_chars: usize,
     /// At most this many results from one course.
     pub max_results_per_course: usize,
-    /// Abstain when the best hit covers less than this share of the query's weight
-    /// (inverse document frequency) ...
+    /// Confidence is the best hit's score divided by the draft's weight (the inverse
+    /// document frequencies of its words), times the draft's word count raised to this
+    /// power: long drafts are rarely matched in full ...
+    pub draft_length_exponent: f32,
+    /// ... relative to this, about what a draft matched in full reaches (confidence 1).
+    pub full_match_score: f32,
+    /// A best hit containing less than this share of the draft's weight has its
+    /// coverage as confidence (see `confidence.rs`).
+    pub min_coverage: f32,
+    /// Abstain when the confidence is below this ...
     pub min_confidence: f32,
-    /// ... or scores below this.
+    /// ... or the best hit scores below this.
     pub min_score: f32,
 }
 
@@ -74,6 +82,9 @@ impl Default for SearchTuning {
             typo_min_chars: 5,
             two_typos_min_chars: 9,
             max_results_per_course: 2,
+            draft_length_exponent: 0.3,
+            full_match_score: 4.0,
+            min_coverage: 0.15,
             min_confidence: 0.18,
             min_score: 0.0,
         }

@@ -11,7 +11,7 @@ use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocAddress, DocSet, Score, Searcher, TantivyDocument, Term};
 
 use super::collector::FilteredTopDocs;
-use super::confidence::coverage;
+use super::confidence::{confidence, coverage, ConfidenceInputs};
 use super::document::StoredDocument;
 use super::document_matches::{find_matches, DocumentMatches};
 use super::index::{ContentIndex, IndexError};
@@ -41,8 +41,10 @@ pub struct SearchOutcome {
     /// Empty when abstaining.
     pub hits: Vec<SearchHit>,
     pub abstained: bool,
-    /// Share of the query's weight that the best hit covers, 0 to 1.
+    /// How well the best hit explains the draft, 0 to 1 (see `confidence.rs`).
     pub confidence: f32,
+    /// What `confidence` was computed from.
+    pub confidence_inputs: ConfidenceInputs,
 }
 
 /// Searches one index with one tuning. Cheap to clone; every call takes a fresh
@@ -78,13 +80,14 @@ impl ContentSearcher {
 
     /// Runs `query`. CPU-bound: call it from a blocking thread.
     pub fn search(&self, query: &ContentQuery) -> Result<SearchOutcome, IndexError> {
-        let abstain = |confidence| SearchOutcome {
+        let abstain = |confidence, confidence_inputs| SearchOutcome {
             hits: Vec::new(),
             abstained: true,
             confidence,
+            confidence_inputs,
         };
         if query.is_empty() {
-            return Ok(abstain(0.0));
+            return Ok(abstain(0.0, ConfidenceInputs::default()));
         }
         let searcher = self.index.reader.searcher();
         let fields = self.index.schema.fields;
@@ -128,8 +131,10 @@ impl ContentSearcher {
             words,
         };
 
+        let mut confidence_inputs =
+            ConfidenceInputs::of_draft(&context.words, self.tuning.stop_word_weight);
         let Some(scoring_query) = self.scoring_query(&context)? else {
-            return Ok(abstain(0.0));
+            return Ok(abstain(0.0, confidence_inputs));
         };
         let stop_word_query = self.stop_word_query(&context);
         // More than `limit`: diversity skips some, and stop words may re-order them.
@@ -142,7 +147,7 @@ impl ContentSearcher {
         }
 
         let mut hits: Vec<SearchHit> = Vec::with_capacity(query.limit);
-        let mut confidence = 0.0;
+        let mut best_confidence = 0.0;
         let mut per_group: HashMap<String, usize> = HashMap::new();
         for (score, address) in top_docs {
             if hits.len() == query.limit {
@@ -159,11 +164,14 @@ impl ContentSearcher {
             let matches = self.find_matches(&context, address)?;
             // The best hit decides whether to abstain.
             if hits.is_empty() {
-                confidence = coverage(&context.words, &matches, self.tuning.stop_word_weight);
+                confidence_inputs.best_score = score;
+                confidence_inputs.coverage =
+                    coverage(&context.words, &matches, self.tuning.stop_word_weight);
+                best_confidence = confidence(confidence_inputs, &self.tuning);
                 let too_weak =
-                    score < self.tuning.min_score || confidence < self.tuning.min_confidence;
+                    score < self.tuning.min_score || best_confidence < self.tuning.min_confidence;
                 if too_weak {
-                    return Ok(abstain(confidence));
+                    return Ok(abstain(best_confidence, confidence_inputs));
                 }
             }
             hits.push(self.hit(&context, address, score, &matches)?);
@@ -171,7 +179,8 @@ impl ContentSearcher {
         Ok(SearchOutcome {
             abstained: hits.is_empty(),
             hits,
-            confidence,
+            confidence: best_confidence,
+            confidence_inputs,
         })
     }
 
