@@ -154,6 +154,26 @@ async fn a_half_typed_draft_finds_the_password_article_and_marks_the_matched_wor
 }
 
 #[tokio::test]
+async fn a_long_rambling_draft_still_finds_the_password_article() {
+    // Arrange: more content words than are scored (12), the telling ones among many
+    // that say little.
+    let app = spawn_app_with_demo().await;
+    let draft = "hello team, hope your week is going well. yesterday afternoon our office \
+        manager asked me to check the monthly numbers before friday, so this morning i \
+        opened my laptop, started the browser, typed my email address and noticed that i \
+        could not remember my password anymore. i clicked the reset link several times \
+        but nothing arrived in my inbox, not even in spam. thanks a lot, maria";
+
+    // Act
+    let suggestions = app
+        .suggestions(&app.acme.suggest, &json!({ "text": draft }))
+        .await;
+
+    // Assert
+    assert_best_match(&suggestions, "article-reset-password");
+}
+
+#[tokio::test]
 async fn a_misspelled_word_still_finds_the_password_article() {
     // Arrange
     let app = spawn_app_with_demo().await;
