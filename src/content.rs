@@ -180,3 +180,79 @@ fn find_stored(index: &ContentIndex, key: &str) -> Result<Option<StoredDocument>
     })?;
     Ok(Some(stored))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::writer::WriterOptions;
+
+    fn documents(count: usize) -> Vec<ContentDocument> {
+        (0..count)
+            .map(|number| {
+                let line = format!(
+                    r#"{{"id": "doc-{number}", "kind": "article", "title": "Export invoice {number}", "body": "How to export an invoice as PDF."}}"#
+                );
+                crate::ndjson::parse_line(line.as_bytes(), number + 1)
+                    .expect("the line is valid")
+                    .expect("the line holds a document")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn queued_documents_become_searchable_with_the_commit_in_parallel_batches() {
+        // Arrange: enough documents to be analysed on several threads.
+        let directory = tempfile::tempdir().unwrap();
+        let index = ContentIndex::open_or_create(directory.path()).unwrap();
+        let (writer, writer_thread) = IndexWriterHandle::start(
+            &index,
+            WriterOptions {
+                memory_budget_bytes: 50 * 1024 * 1024,
+                threads: 1,
+                max_operations_per_commit: usize::MAX,
+            },
+        )
+        .unwrap();
+        let store = ContentStore::new(index.clone(), writer);
+        let tenant = TenantId::parse("acme").unwrap();
+        let batch = documents(3 * MIN_DOCUMENTS_PER_ANALYSIS_THREAD);
+
+        // Act
+        store.queue_blocking(&tenant, &batch[..100]).unwrap();
+        store.queue_blocking(&tenant, &batch[100..]).unwrap();
+        let before_commit = store.count(&tenant).unwrap();
+        store.commit_blocking().unwrap();
+
+        // Assert
+        assert_eq!(before_commit, 0);
+        assert_eq!(store.count(&tenant).unwrap(), batch.len() as u64);
+        drop(store);
+        writer_thread.join().unwrap();
+    }
+
+    #[test]
+    fn queued_documents_nobody_committed_are_committed_when_the_writer_stops() {
+        // Arrange
+        let directory = tempfile::tempdir().unwrap();
+        let tenant = TenantId::parse("acme").unwrap();
+        let options = WriterOptions {
+            memory_budget_bytes: 50 * 1024 * 1024,
+            threads: 1,
+            max_operations_per_commit: usize::MAX,
+        };
+        {
+            let index = ContentIndex::open_or_create(directory.path()).unwrap();
+            let (writer, writer_thread) = IndexWriterHandle::start(&index, options).unwrap();
+            let store = ContentStore::new(index, writer);
+
+            // Act
+            store.queue_blocking(&tenant, &documents(5)).unwrap();
+            drop(store);
+            writer_thread.join().unwrap();
+        }
+
+        // Assert
+        let reopened = ContentIndex::open_or_create(directory.path()).unwrap();
+        assert_eq!(reopened.num_documents_of(&tenant).unwrap(), 5);
+    }
+}
