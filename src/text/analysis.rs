@@ -110,6 +110,11 @@ pub fn fold(surface: &str) -> String {
         folded.retain(|character| character != '\'');
         return folded;
     }
+    fold_unicode(surface)
+}
+
+/// [`fold`] for any text: decomposes, drops combining marks, expands ligatures.
+fn fold_unicode(surface: &str) -> String {
     let mut folded = String::with_capacity(surface.len());
     for character in surface.nfd() {
         if is_combining_mark(character) || matches!(character, '\'' | '’') {
@@ -400,6 +405,23 @@ mod tests {
         let mut surfaces = Vec::new();
         for_each_word("密码重置help", |word| surfaces.push(word.surface));
         assert_eq!(surfaces, ["密", "码", "重", "置", "help"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_fast_path_folds_like_the_unicode_one(word in "[ -~]{0,24}") {
+            proptest::prop_assert_eq!(fold(&word), fold_unicode(&word));
+        }
+    }
+
+    #[test]
+    fn remembered_terms_equal_fresh_ones() {
+        let analyzer = Analyzer::of(Language::German);
+        let first = analyzer.analyse_word("Kündigungen");
+        let remembered = analyzer.analyse_word("Kündigungen");
+        assert_eq!(first, remembered);
+        assert_eq!(first.term, analyzer.stem_and_fold("Kündigungen"));
+        assert!(Analyzer::of(Language::English).is_stop_word("The"));
     }
 
     #[test]
