@@ -3,7 +3,7 @@
 
 use tantivy::collector::TopDocs;
 use tantivy::query::TermQuery;
-use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{TantivyDocument, Term};
 
 use crate::domain::{ContentDocument, ContentId, TenantId};
@@ -166,19 +166,8 @@ fn find_stored(index: &ContentIndex, key: &str) -> Result<Option<StoredDocument>
     else {
         return Ok(None);
     };
-    let document: TantivyDocument = searcher.doc(address)?;
-    let Some(bytes) = document
-        .get_first(fields.source)
-        .and_then(|value| value.as_bytes())
-    else {
-        return Ok(None);
-    };
-    let stored = serde_json::from_slice(bytes).map_err(|error| {
-        IndexError::Tantivy(tantivy::TantivyError::InternalError(format!(
-            "stored document is not valid JSON: {error}"
-        )))
-    })?;
-    Ok(Some(stored))
+    let indexed: TantivyDocument = searcher.doc(address)?;
+    StoredDocument::from_indexed(&indexed, fields.source)
 }
 
 #[cfg(test)]

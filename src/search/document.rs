@@ -2,8 +2,10 @@
 //! reads back what was stored.
 
 use serde::{Deserialize, Serialize};
+use tantivy::schema::{Field, Value};
 use tantivy::TantivyDocument;
 
+use super::index::IndexError;
 use super::schema::ContentFields;
 use super::term_list::TermList;
 use super::terms::{document_key, scope_of};
@@ -30,6 +32,25 @@ pub struct StoredDocument {
 }
 
 impl StoredDocument {
+    /// Reads the stored document of an indexed one; `None` when it has no source field.
+    pub fn from_indexed(
+        indexed: &TantivyDocument,
+        source_field: Field,
+    ) -> Result<Option<StoredDocument>, IndexError> {
+        let Some(bytes) = indexed
+            .get_first(source_field)
+            .and_then(|value| value.as_bytes())
+        else {
+            return Ok(None);
+        };
+        let stored = serde_json::from_slice(bytes).map_err(|error| {
+            IndexError::Tantivy(tantivy::TantivyError::InternalError(format!(
+                "stored document is not valid JSON: {error}"
+            )))
+        })?;
+        Ok(Some(stored))
+    }
+
     /// Returns the body as plain text, exactly as it was indexed.
     pub fn body_text(&self) -> String {
         plain_body_text(&self.document)

@@ -4,11 +4,13 @@
 //! results diverse, decides from the best hit whether to abstain (`confidence.rs`) and
 //! cuts snippets for the hits it returns.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
+use tantivy::columnar::StrColumn;
 use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, Occur, Query, Scorer, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, Value};
-use tantivy::{DocAddress, DocSet, Score, Searcher, TantivyDocument, Term};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DocAddress, DocSet, Score, Searcher, SegmentOrdinal, TantivyDocument, Term};
 
 use super::collector::FilteredTopDocs;
 use super::confidence::{confidence, coverage, ConfidenceInputs};
@@ -149,12 +151,14 @@ impl ContentSearcher {
         let mut hits: Vec<SearchHit> = Vec::with_capacity(query.limit);
         let mut best_confidence = 0.0;
         let mut per_group: HashMap<String, usize> = HashMap::new();
+        let mut group_columns =
+            GroupColumns::new(self.index.schema.schema.get_field_name(fields.group));
         for (score, address) in top_docs {
             if hits.len() == query.limit {
                 break;
             }
             let group_count = per_group
-                .entry(self.group_of(&searcher, address)?)
+                .entry(group_columns.group_of(&searcher, address)?)
                 .or_default();
             if *group_count >= self.tuning.max_results_per_course {
                 continue;
@@ -288,26 +292,6 @@ impl ContentSearcher {
         )
     }
 
-    /// Returns the course (diversity group) of a hit, read from its fast field.
-    fn group_of(&self, searcher: &Searcher, address: DocAddress) -> Result<String, IndexError> {
-        let segment_reader = searcher.segment_reader(address.segment_ord);
-        let group_column = segment_reader.fast_fields().str(
-            self.index
-                .schema
-                .schema
-                .get_field_name(self.index.schema.fields.group),
-        )?;
-        let mut group = String::new();
-        if let Some(group_column) = group_column {
-            if let Some(ordinal) = group_column.term_ords(address.doc_id).next() {
-                group_column
-                    .ord_to_str(ordinal, &mut group)
-                    .map_err(tantivy::TantivyError::from)?;
-            }
-        }
-        Ok(group)
-    }
-
     /// Loads a hit's stored document and cuts its snippet.
     fn hit(
         &self,
@@ -356,6 +340,42 @@ impl ContentSearcher {
             snippet,
             matched_terms,
         })
+    }
+}
+
+/// Reads the course (diversity group) of hits from the `group` fast field, opening each
+/// segment's column once per search.
+struct GroupColumns<'schema> {
+    field_name: &'schema str,
+    by_segment: HashMap<SegmentOrdinal, Option<StrColumn>>,
+}
+
+impl<'schema> GroupColumns<'schema> {
+    fn new(field_name: &'schema str) -> GroupColumns<'schema> {
+        GroupColumns {
+            field_name,
+            by_segment: HashMap::new(),
+        }
+    }
+
+    /// Returns the group of the hit at `address` (empty when it has none).
+    fn group_of(&mut self, searcher: &Searcher, address: DocAddress) -> Result<String, IndexError> {
+        let column = match self.by_segment.entry(address.segment_ord) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let segment_reader = searcher.segment_reader(address.segment_ord);
+                entry.insert(segment_reader.fast_fields().str(self.field_name)?)
+            }
+        };
+        let mut group = String::new();
+        if let Some(column) = column {
+            if let Some(ordinal) = column.term_ords(address.doc_id).next() {
+                column
+                    .ord_to_str(ordinal, &mut group)
+                    .map_err(tantivy::TantivyError::from)?;
+            }
+        }
+        Ok(group)
     }
 }
 
@@ -409,16 +429,10 @@ fn load_stored(
     source_field: Field,
     address: tantivy::DocAddress,
 ) -> Result<StoredDocument, IndexError> {
-    let document: TantivyDocument = searcher.doc(address)?;
-    let bytes = document
-        .get_first(source_field)
-        .and_then(|value| value.as_bytes())
-        .ok_or_else(|| {
-            tantivy::TantivyError::InternalError("indexed document without source".to_owned())
-        })?;
-    serde_json::from_slice(bytes).map_err(|error| {
-        IndexError::Tantivy(tantivy::TantivyError::InternalError(format!(
-            "stored document is not valid JSON: {error}"
-        )))
+    let indexed: TantivyDocument = searcher.doc(address)?;
+    StoredDocument::from_indexed(&indexed, source_field)?.ok_or_else(|| {
+        IndexError::Tantivy(tantivy::TantivyError::InternalError(
+            "indexed document without source".to_owned(),
+        ))
     })
 }

@@ -169,27 +169,12 @@ fn run_writer(
             continue;
         }
 
-        let result = match add_error.take() {
-            Some(error) => Err(error),
-            None => writer
-                .commit()
-                .and_then(|_| index.reader.reload())
-                .map(|_| ())
-                .map_err(|error| error.to_string()),
-        };
-        let result = match result {
-            Ok(()) => {
-                tracing::debug!(operations = uncommitted_operations, "index commit done");
-                Ok(())
-            }
-            Err(error) => {
-                tracing::error!(%error, operations = uncommitted_operations, "index commit failed");
-                if let Err(rollback_error) = writer.rollback() {
-                    tracing::error!(error = %rollback_error, "index rollback failed");
-                }
-                Err(WriteError::Commit(error))
-            }
-        };
+        let result = commit(
+            &mut writer,
+            &index,
+            add_error.take(),
+            uncommitted_operations,
+        );
         uncommitted_operations = 0;
         for answer in answers {
             // A caller that gave up waiting is no reason to stop.
@@ -198,18 +183,40 @@ fn run_writer(
     }
     if uncommitted_operations > 0 {
         // Queued writes nobody waited for: commit them rather than lose them.
-        let committed = match add_error {
-            Some(error) => Err(error),
-            None => writer
-                .commit()
-                .map(|_| ())
-                .map_err(|error| error.to_string()),
-        };
-        if let Err(error) = committed {
-            tracing::error!(%error, "final index commit failed");
-        }
+        let _ = commit(&mut writer, &index, add_error, uncommitted_operations);
     }
     if let Err(error) = writer.wait_merging_threads() {
         tracing::warn!(%error, "index merges did not finish cleanly");
+    }
+}
+
+/// Commits what was added since the last commit and reloads the reader, or, when an add
+/// failed (`add_error`), rolls everything back; failures are logged.
+fn commit(
+    writer: &mut IndexWriter<TantivyDocument>,
+    index: &ContentIndex,
+    add_error: Option<String>,
+    operations: usize,
+) -> Result<(), WriteError> {
+    let result = match add_error {
+        Some(error) => Err(error),
+        None => writer
+            .commit()
+            .and_then(|_| index.reader.reload())
+            .map(|_| ())
+            .map_err(|error| error.to_string()),
+    };
+    match result {
+        Ok(()) => {
+            tracing::debug!(operations, "index commit done");
+            Ok(())
+        }
+        Err(error) => {
+            tracing::error!(%error, operations, "index commit failed");
+            if let Err(rollback_error) = writer.rollback() {
+                tracing::error!(error = %rollback_error, "index rollback failed");
+            }
+            Err(WriteError::Commit(error))
+        }
     }
 }

@@ -141,6 +141,8 @@ pub struct AnalysedWord {
 /// The rules that turn a word into an index term for one language.
 pub struct Analyzer {
     language: Language,
+    /// Position of `language` in `ALL_LANGUAGES`: its part of the per-thread memo.
+    slot: usize,
     stop_words: HashSet<String>,
     stemmer: Option<Stemmer>,
 }
@@ -155,11 +157,7 @@ impl Analyzer {
                 .map(|language| Analyzer::build(*language))
                 .collect()
         });
-        let position = ALL_LANGUAGES
-            .iter()
-            .position(|candidate| *candidate == language)
-            .expect("every language has an analyzer");
-        &analyzers[position]
+        &analyzers[language_slot(language)]
     }
 
     fn build(language: Language) -> Analyzer {
@@ -172,6 +170,7 @@ impl Analyzer {
             .collect();
         Analyzer {
             language,
+            slot: language_slot(language),
             stop_words,
             stemmer: stemming_algorithm(language).map(Stemmer::create),
         }
@@ -199,7 +198,7 @@ impl Analyzer {
     pub fn analyse_word(&self, surface: &str) -> AnalysedWord {
         TERM_MEMO.with(|memo| {
             let mut memo = memo.borrow_mut();
-            let language_memo = &mut memo[self.language_slot()];
+            let language_memo = &mut memo[self.slot];
             if let Some(analysed) = language_memo.get(surface) {
                 return analysed.clone();
             }
@@ -213,13 +212,6 @@ impl Analyzer {
             language_memo.insert(surface.to_owned(), analysed.clone());
             analysed
         })
-    }
-
-    fn language_slot(&self) -> usize {
-        ALL_LANGUAGES
-            .iter()
-            .position(|candidate| *candidate == self.language)
-            .expect("every language has a slot")
     }
 
     fn stem_and_fold(&self, surface: &str) -> String {
@@ -321,6 +313,14 @@ const ALL_LANGUAGES: [Language; 8] = [
     Language::Dutch,
     Language::Unstemmed,
 ];
+
+/// Returns the position of `language` in `ALL_LANGUAGES`.
+fn language_slot(language: Language) -> usize {
+    ALL_LANGUAGES
+        .iter()
+        .position(|candidate| *candidate == language)
+        .expect("every language is in ALL_LANGUAGES")
+}
 
 /// Contractions whose apostrophe-free spelling is a real word (`she'll` -> `shell`,
 /// `I'd` -> `id`), which must stay searchable.
