@@ -4,7 +4,7 @@
 //! tantivy is used the way its examples recommend: one `IndexWriter` owned by one task,
 //! one `IndexReader` per process, one `Searcher` per request.
 
-mod collector;
+mod accumulator;
 pub mod confidence;
 pub mod document;
 mod document_matches;
@@ -12,6 +12,7 @@ pub mod index;
 pub mod query;
 pub mod schema;
 pub mod searcher;
+mod segment_filter;
 pub mod snippet;
 mod statistics;
 mod term_list;

@@ -1,6 +1,6 @@
-//! The search path: resolves the draft's words against the index (`words.rs`), runs one
-//! block-max WAND query over the rarest words in title, summary and body, the word pairs
-//! and the typed prefix, re-ranks the candidates with the stop words' scores, keeps
+//! The search path: resolves the draft's words against the index (`words.rs`), scores
+//! the rarest words in title, summary and body, the word pairs and the typed prefix
+//! (`accumulator.rs`), re-ranks the candidates with the stop words' scores, keeps
 //! results diverse, decides from the best hit whether to abstain (`confidence.rs`) and
 //! cuts snippets for the hits it returns.
 
@@ -8,11 +8,10 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use tantivy::columnar::StrColumn;
-use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, Occur, Query, Scorer, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocAddress, DocSet, Score, Searcher, SegmentOrdinal, TantivyDocument, Term};
+use tantivy::schema::Field;
+use tantivy::{DocAddress, Searcher, SegmentOrdinal, TantivyDocument, Term};
 
-use super::collector::FilteredTopDocs;
+use super::accumulator::{add_scores, ScoreBuffers, WeightedTerm};
 use super::confidence::{confidence, coverage, ConfidenceInputs};
 use super::document::StoredDocument;
 use super::document_matches::{find_matches, DocumentMatches};
@@ -56,6 +55,7 @@ pub struct ContentSearcher {
     index: ContentIndex,
     tuning: SearchTuning,
     tenant_totals: std::sync::Arc<TenantTotalsCache>,
+    score_buffers: std::sync::Arc<ScoreBuffers>,
 }
 
 /// What one search works with once the query words are resolved.
@@ -73,6 +73,7 @@ impl ContentSearcher {
             index,
             tuning,
             tenant_totals: Default::default(),
+            score_buffers: Default::default(),
         }
     }
 
@@ -135,17 +136,22 @@ impl ContentSearcher {
 
         let mut confidence_inputs =
             ConfidenceInputs::of_draft(&context.words, self.tuning.stop_word_weight);
-        let Some(scoring_query) = self.scoring_query(&context)? else {
+        let scoring_terms = self.scoring_terms(&context)?;
+        if scoring_terms.is_empty() {
             return Ok(abstain(0.0, confidence_inputs));
-        };
-        let stop_word_query = self.stop_word_query(&context);
+        }
         // More than `limit`: diversity skips some, and stop words may re-order them.
         let candidates = query.limit * 3 + 5;
-        let collector = FilteredTopDocs::new(candidates, &query.filters);
-        let mut top_docs =
-            searcher.search_with_statistics_provider(&scoring_query, &collector, &statistics)?;
-        if let Some(stop_word_query) = stop_word_query {
-            add_scores(&searcher, &stop_word_query, &statistics, &mut top_docs)?;
+        let mut top_docs = self.score_buffers.top_documents(
+            &searcher,
+            &scoring_terms,
+            &statistics,
+            &query.filters,
+            candidates,
+        )?;
+        let re_ranking_terms = self.re_ranking_terms(&context);
+        if !re_ranking_terms.is_empty() {
+            add_scores(&searcher, &re_ranking_terms, &statistics, &mut top_docs)?;
         }
 
         let mut hits: Vec<SearchHit> = Vec::with_capacity(query.limit);
@@ -188,16 +194,13 @@ impl ContentSearcher {
         })
     }
 
-    /// Builds the BM25 query: the scored words in each text field they occur in, the
-    /// draft's word pairs and the word being typed as a prefix. Returns `None` when the
-    /// index has none of them.
-    fn scoring_query(
-        &self,
-        context: &SearchContext<'_>,
-    ) -> Result<Option<BooleanQuery>, IndexError> {
+    /// Returns the clauses of the BM25 query: the scored words in each text field they
+    /// occur in, the draft's word pairs and the word being typed as a prefix (none when
+    /// the index has none of them).
+    fn scoring_terms(&self, context: &SearchContext<'_>) -> Result<Vec<WeightedTerm>, IndexError> {
         let fields = self.index.schema.fields;
         let searcher = context.searcher;
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut clauses: Vec<WeightedTerm> = Vec::new();
         for word in context.words.iter() {
             if word.is_scored {
                 self.push_word_clauses(context, word, &mut clauses);
@@ -214,32 +217,36 @@ impl ContentSearcher {
         }
         pairs.sort_by_key(|(doc_freq, _)| *doc_freq);
         for (_, term) in pairs.into_iter().take(self.tuning.max_scored_words) {
-            clauses.push((Occur::Should, boosted_term(term, self.tuning.pair_boost)));
+            clauses.push(WeightedTerm {
+                term,
+                boost: self.tuning.pair_boost,
+            });
         }
         if let Some(prefix) = &context.query.prefix {
             let term = Term::from_field_text(fields.prefixes, &scoped(&context.scope, prefix));
             if searcher.doc_freq(&term)? > 0 {
-                clauses.push((Occur::Should, boosted_term(term, self.tuning.prefix_boost)));
+                clauses.push(WeightedTerm {
+                    term,
+                    boost: self.tuning.prefix_boost,
+                });
             }
         }
-        if clauses.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(BooleanQuery::new(clauses)))
+        Ok(clauses)
     }
 
-    /// Builds the query of what [`ContentSearcher::scoring_query`] leaves out: the stop
-    /// words of drafts with more content words. They weigh little but do decide between close candidates ("card
-    /// not working" against "card working"), so they are added to the candidates'
-    /// scores instead of being searched: their postings cover nearly every document.
-    fn stop_word_query(&self, context: &SearchContext<'_>) -> Option<BooleanQuery> {
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    /// Returns the clauses [`ContentSearcher::scoring_terms`] leaves out: the stop words
+    /// of drafts with more content words. They weigh little but do decide between close
+    /// candidates ("card not working" against "card working"), so they are added to the
+    /// candidates' scores instead of being searched: their postings cover nearly every
+    /// document.
+    fn re_ranking_terms(&self, context: &SearchContext<'_>) -> Vec<WeightedTerm> {
+        let mut clauses: Vec<WeightedTerm> = Vec::new();
         for word in context.words.iter() {
             if !word.is_scored && word.is_stop_word {
                 self.push_word_clauses(context, word, &mut clauses);
             }
         }
-        (!clauses.is_empty()).then(|| BooleanQuery::new(clauses))
+        clauses
     }
 
     /// Adds one clause per index term of `word` and text field it occurs in.
@@ -247,7 +254,7 @@ impl ContentSearcher {
         &self,
         context: &SearchContext<'_>,
         word: &ResolvedWord,
-        clauses: &mut Vec<(Occur, Box<dyn Query>)>,
+        clauses: &mut Vec<WeightedTerm>,
     ) {
         let repetition = 1.0 + 0.25 * (word.occurrences.saturating_sub(1).min(4) as f32);
         let word_weight = if word.is_stop_word {
@@ -261,13 +268,10 @@ impl ContentSearcher {
                 if index_term.doc_freqs[slot] == 0 {
                     continue;
                 }
-                clauses.push((
-                    Occur::Should,
-                    boosted_term(
-                        Term::from_field_text(*field, &scoped_term),
-                        field_boost * index_term.weight * word_weight,
-                    ),
-                ));
+                clauses.push(WeightedTerm {
+                    term: Term::from_field_text(*field, &scoped_term),
+                    boost: field_boost * index_term.weight * word_weight,
+                });
             }
         }
     }
@@ -376,51 +380,6 @@ impl<'schema> GroupColumns<'schema> {
             }
         }
         Ok(group)
-    }
-}
-
-/// Adds the scores `query` gives each of `top_docs` and sorts them again, best first.
-fn add_scores(
-    searcher: &Searcher,
-    query: &BooleanQuery,
-    statistics: &TenantStatistics<'_>,
-    top_docs: &mut [(Score, DocAddress)],
-) -> Result<(), IndexError> {
-    let weight = query.weight(EnableScoring::enabled_from_statistics_provider(
-        statistics, searcher,
-    ))?;
-    let mut in_doc_order: Vec<usize> = (0..top_docs.len()).collect();
-    in_doc_order.sort_by_key(|position| top_docs[*position].1);
-    let mut segment_scorer: Option<(u32, Box<dyn Scorer>)> = None;
-    for position in in_doc_order {
-        let address = top_docs[position].1;
-        let is_new_segment = segment_scorer
-            .as_ref()
-            .is_none_or(|(segment_ord, _)| *segment_ord != address.segment_ord);
-        if is_new_segment {
-            let scorer = weight.scorer(searcher.segment_reader(address.segment_ord), 1.0)?;
-            segment_scorer = Some((address.segment_ord, scorer));
-        }
-        let Some((_, scorer)) = segment_scorer.as_mut() else {
-            continue;
-        };
-        if scorer.doc() < address.doc_id {
-            scorer.seek(address.doc_id);
-        }
-        if scorer.doc() == address.doc_id {
-            top_docs[position].0 += scorer.score();
-        }
-    }
-    top_docs.sort_by(|left, right| right.0.total_cmp(&left.0).then(left.1.cmp(&right.1)));
-    Ok(())
-}
-
-fn boosted_term(term: Term, boost: f32) -> Box<dyn Query> {
-    let term_query = TermQuery::new(term, IndexRecordOption::WithFreqs);
-    if (boost - 1.0).abs() < f32::EPSILON {
-        Box::new(term_query)
-    } else {
-        Box::new(BoostQuery::new(Box::new(term_query), boost))
     }
 }
 
