@@ -345,7 +345,190 @@ impl TopScores {
 
 #[cfg(test)]
 mod tests {
+    use tantivy::collector::TopDocs;
+    use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+    use tantivy::schema::{Field, Schema, STORED, TEXT};
+    use tantivy::{doc, Index, IndexWriter};
+
     use super::*;
+
+    /// An index of `texts` in one field, one segment per chunk of `per_segment`, with
+    /// the documents at `deleted` positions deleted again.
+    fn index_of(texts: &[String], per_segment: usize, deleted: &[usize]) -> (Index, Field) {
+        let mut schema = Schema::builder();
+        let body = schema.add_text_field("body", TEXT | STORED);
+        let id = schema.add_u64_field("id", tantivy::schema::INDEXED);
+        let index = Index::create_in_ram(schema.build());
+        let mut writer: IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        for (position, chunk) in texts.chunks(per_segment).enumerate() {
+            for (offset, text) in chunk.iter().enumerate() {
+                let number = (position * per_segment + offset) as u64;
+                writer
+                    .add_document(doc!(body => text.as_str(), id => number))
+                    .unwrap();
+            }
+            writer.commit().unwrap();
+        }
+        for position in deleted {
+            writer.delete_term(Term::from_field_u64(id, *position as u64));
+        }
+        writer.commit().unwrap();
+        (index, body)
+    }
+
+    fn texts(count: usize) -> Vec<String> {
+        let words = [
+            "reset", "password", "invoice", "card", "login", "export", "the", "a",
+        ];
+        (0..count)
+            .map(|number| {
+                (0..(3 + number % 7))
+                    .map(|position| words[(number * 7 + position * position * 3) % words.len()])
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    fn weighted(body: Field, words: &[(&str, Score)]) -> Vec<WeightedTerm> {
+        words
+            .iter()
+            .map(|(word, boost)| WeightedTerm {
+                term: Term::from_field_text(body, word),
+                boost: *boost,
+            })
+            .collect()
+    }
+
+    fn tantivy_top(
+        searcher: &Searcher,
+        terms: &[WeightedTerm],
+        limit: usize,
+    ) -> Vec<(Score, DocAddress)> {
+        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+            .iter()
+            .map(|weighted| {
+                let term_query =
+                    TermQuery::new(weighted.term.clone(), IndexRecordOption::WithFreqs);
+                let boosted: Box<dyn Query> =
+                    Box::new(BoostQuery::new(Box::new(term_query), weighted.boost));
+                (Occur::Should, boosted)
+            })
+            .collect();
+        searcher
+            .search(
+                &BooleanQuery::new(clauses),
+                &TopDocs::with_limit(limit).order_by_score(),
+            )
+            .unwrap()
+    }
+
+    fn assert_same_ranking(ours: &[(Score, DocAddress)], theirs: &[(Score, DocAddress)]) {
+        assert_eq!(ours.len(), theirs.len());
+        for ((our_score, our_address), (their_score, their_address)) in ours.iter().zip(theirs) {
+            assert!(
+                (our_score - their_score).abs() < 1e-4,
+                "{our_score} against {their_score}"
+            );
+            // Equal scores may come in either order; different ones may not.
+            if (our_score - their_score).abs() < 1e-6 {
+                continue;
+            }
+            assert_eq!(our_address, their_address);
+        }
+    }
+
+    #[test]
+    fn top_documents_score_like_a_tantivy_boolean_query() {
+        let (index, body) = index_of(&texts(3_000), 1_000, &[]);
+        let searcher = index.reader().unwrap().searcher();
+        let terms = weighted(body, &[("reset", 1.0), ("invoice", 0.5), ("the", 0.2)]);
+
+        let ours = ScoreBuffers::default()
+            .top_documents(&searcher, &terms, &searcher, &ContentFilters::default(), 10)
+            .unwrap();
+
+        assert_same_ranking(&ours, &tantivy_top(&searcher, &terms, 10));
+        let scores: Vec<Score> = ours.iter().map(|(score, _)| *score).collect();
+        assert!(
+            scores.windows(2).all(|pair| pair[0] >= pair[1]),
+            "best first: {scores:?}"
+        );
+    }
+
+    #[test]
+    fn rare_terms_take_the_sparse_path_and_score_the_same() {
+        let mut texts = texts(4_000);
+        texts[17] = "quota exceeded quota".to_owned();
+        texts[3_017] = "quota".to_owned();
+        let (index, body) = index_of(&texts, 2_000, &[]);
+        let searcher = index.reader().unwrap().searcher();
+        let terms = weighted(body, &[("quota", 1.0)]);
+        let buffers = ScoreBuffers::default();
+
+        let ours = buffers
+            .top_documents(&searcher, &terms, &searcher, &ContentFilters::default(), 5)
+            .unwrap();
+
+        assert_same_ranking(&ours, &tantivy_top(&searcher, &terms, 5));
+        assert_eq!(ours.len(), 2);
+        let buffer = buffers.take();
+        assert!(
+            buffer.iter().all(|score| *score == 0.0),
+            "the buffer is zeroed again"
+        );
+    }
+
+    #[test]
+    fn deleted_documents_are_never_returned() {
+        let (index, body) = index_of(&texts(500), 500, &[0, 7, 14]);
+        let searcher = index.reader().unwrap().searcher();
+        let terms = weighted(body, &[("reset", 1.0), ("password", 1.0)]);
+
+        let ours = ScoreBuffers::default()
+            .top_documents(
+                &searcher,
+                &terms,
+                &searcher,
+                &ContentFilters::default(),
+                500,
+            )
+            .unwrap();
+
+        let theirs = tantivy_top(&searcher, &terms, 500);
+        assert_eq!(ours.len(), theirs.len());
+        let deleted: Vec<DocId> = vec![0, 7, 14];
+        assert!(ours
+            .iter()
+            .all(|(_, address)| !deleted.contains(&address.doc_id)));
+    }
+
+    #[test]
+    fn added_scores_equal_the_scores_of_the_whole_query() {
+        let (index, body) = index_of(&texts(2_000), 700, &[]);
+        let searcher = index.reader().unwrap().searcher();
+        let searched = weighted(body, &[("card", 1.0), ("login", 1.0)]);
+        let added = weighted(body, &[("the", 0.3), ("a", 0.3)]);
+        let mut top = ScoreBuffers::default()
+            .top_documents(
+                &searcher,
+                &searched,
+                &searcher,
+                &ContentFilters::default(),
+                2_000,
+            )
+            .unwrap();
+
+        add_scores(&searcher, &added, &searcher, &mut top).unwrap();
+
+        let whole: Vec<WeightedTerm> = searched.iter().chain(&added).cloned().collect();
+        let mut expected = tantivy_top(&searcher, &whole, 2_000);
+        // The whole query also finds documents with only the added words.
+        let found: std::collections::HashSet<DocAddress> =
+            top.iter().map(|(_, address)| *address).collect();
+        expected.retain(|(_, address)| found.contains(address));
+        assert_same_ranking(&top, &expected);
+    }
 
     fn address(doc: DocId) -> DocAddress {
         DocAddress::new(0, doc)
