@@ -24,15 +24,31 @@ impl MatchTargets<'_> {
     /// `terms.len()` for the prefix.
     fn target_of(&self, analyzer: &Analyzer, surface: &str) -> Option<usize> {
         if !self.terms.is_empty() {
-            let term = analyzer.term(surface);
-            if let Some(position) = self.terms.iter().position(|target| *target == term) {
-                return Some(position);
+            let position = analyzer.with_analysed_word(surface, |analysed| {
+                self.terms
+                    .iter()
+                    .position(|target| *target == analysed.term)
+            });
+            if position.is_some() {
+                return position;
             }
         }
         let prefix = self.prefix?;
-        let starts_with_prefix = fold(surface).starts_with(prefix);
-        starts_with_prefix.then_some(self.terms.len())
+        folded_starts_with(surface, prefix).then_some(self.terms.len())
     }
+}
+
+/// Returns whether `fold(surface)` starts with `prefix`, without folding ASCII words
+/// into a new string (this runs for every word of every hit's body).
+fn folded_starts_with(surface: &str, prefix: &str) -> bool {
+    if !surface.is_ascii() {
+        return fold(surface).starts_with(prefix);
+    }
+    let mut folded = surface
+        .bytes()
+        .filter(|byte| *byte != b'\'')
+        .map(|byte| byte.to_ascii_lowercase());
+    prefix.bytes().all(|wanted| folded.next() == Some(wanted))
 }
 
 /// A matched passage.
@@ -148,8 +164,20 @@ fn head(text: &str, max_bytes: usize) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::text::language::Language;
+
+    proptest! {
+        #[test]
+        fn prefix_test_agrees_with_folding(surface in "[a-zA-Z'é]{0,12}", prefix in "[a-z]{0,4}") {
+            prop_assert_eq!(
+                folded_starts_with(&surface, &prefix),
+                fold(&surface).starts_with(&prefix)
+            );
+        }
+    }
 
     #[test]
     fn matched_words_are_marked_and_text_is_escaped() {
