@@ -30,6 +30,19 @@ impl DocumentMatches {
     }
 }
 
+/// Which words [`find_matches`] looks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WordsToMatch {
+    /// Every word: the best hit's coverage decides whether to abstain.
+    All,
+    /// Content words only: all the other hits need is which terms to highlight, and
+    /// stop words are never highlighted. Stop words are reported as not found.
+    ContentWords,
+}
+
+/// Slots of [`TextFields`] (title, summary, body) in the order they are searched.
+const FIELDS_MOST_LIKELY_FIRST: [usize; 3] = [2, 1, 0];
+
 /// Looks up each index term of `words` (and the prefix, when there is one) in the
 /// document at `address`.
 pub(crate) fn find_matches(
@@ -37,6 +50,7 @@ pub(crate) fn find_matches(
     address: DocAddress,
     scope: &str,
     words: &[ResolvedWord],
+    words_to_match: WordsToMatch,
     text_fields: &TextFields,
     prefix_opt: Option<(Field, &str)>,
 ) -> Result<DocumentMatches, IndexError> {
@@ -63,10 +77,18 @@ pub(crate) fn find_matches(
     let mut terms = Vec::with_capacity(words.len());
     for word in words {
         let mut found_terms = Vec::with_capacity(word.index_terms.len());
+        if word.is_stop_word && words_to_match == WordsToMatch::ContentWords {
+            found_terms.resize(word.index_terms.len(), false);
+            terms.push(found_terms);
+            continue;
+        }
         for index_term in &word.index_terms {
             let scoped_term = scoped(scope, &index_term.text);
             let mut found = false;
-            for (slot, (field, _)) in text_fields.iter().enumerate() {
+            // The body first: a word a document has is most often in its body, and
+            // every look-up opens a posting list.
+            for slot in FIELDS_MOST_LIKELY_FIRST {
+                let (field, _) = &text_fields[slot];
                 if found || index_term.doc_freqs[slot] == 0 {
                     continue;
                 }

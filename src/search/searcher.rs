@@ -14,7 +14,7 @@ use tantivy::{DocAddress, Searcher, SegmentOrdinal, TantivyDocument, Term};
 use super::accumulator::{add_scores, ScoreBuffers, WeightedTerm};
 use super::confidence::{confidence, coverage, ConfidenceInputs};
 use super::document::StoredDocument;
-use super::document_matches::{find_matches, DocumentMatches};
+use super::document_matches::{find_matches, DocumentMatches, WordsToMatch};
 use super::index::{ContentIndex, IndexError};
 use super::query::{ContentQuery, SearchTuning};
 use super::snippet::{best_passage, MatchTargets};
@@ -171,7 +171,12 @@ impl ContentSearcher {
             }
             *group_count += 1;
 
-            let matches = self.find_matches(&context, address)?;
+            let words_to_match = if hits.is_empty() {
+                WordsToMatch::All
+            } else {
+                WordsToMatch::ContentWords
+            };
+            let matches = self.find_matches(&context, address, words_to_match)?;
             // The best hit decides whether to abstain.
             if hits.is_empty() {
                 confidence_inputs.best_score = score;
@@ -280,6 +285,7 @@ impl ContentSearcher {
         &self,
         context: &SearchContext<'_>,
         address: DocAddress,
+        words_to_match: WordsToMatch,
     ) -> Result<DocumentMatches, IndexError> {
         let prefixes_field = self.index.schema.fields.prefixes;
         find_matches(
@@ -287,6 +293,7 @@ impl ContentSearcher {
             address,
             &context.scope,
             &context.words,
+            words_to_match,
             &context.text_fields,
             context
                 .query
