@@ -22,8 +22,13 @@ pub struct MatchTargets<'query> {
 impl MatchTargets<'_> {
     /// Returns which target a word is: the position of its term in `terms`, or
     /// `terms.len()` for the prefix.
-    fn target_of(&self, analyzer: &Analyzer, surface: &str) -> Option<usize> {
-        if !self.terms.is_empty() {
+    fn target_of(
+        &self,
+        analyzer: &Analyzer,
+        initials: &TermInitials,
+        surface: &str,
+    ) -> Option<usize> {
+        if !self.terms.is_empty() && initials.could_start(surface) {
             let position = analyzer.with_analysed_word(surface, |analysed| {
                 self.terms
                     .iter()
@@ -35,6 +40,37 @@ impl MatchTargets<'_> {
         }
         let prefix = self.prefix?;
         folded_starts_with(surface, prefix).then_some(self.terms.len())
+    }
+}
+
+/// The first letters of the terms to highlight.
+///
+/// Stemming and folding change the end of a word, never its first letter or digit, so
+/// a word starting with another ASCII letter is no target and need not be analysed:
+/// most words of a body are skipped that way.
+struct TermInitials([bool; 128]);
+
+impl TermInitials {
+    fn of(terms: &[&str]) -> TermInitials {
+        let mut initials = [false; 128];
+        for term in terms {
+            match term.bytes().next() {
+                Some(first) if first.is_ascii() => initials[usize::from(first)] = true,
+                // A term starting with anything else: no word can be skipped.
+                _ => return TermInitials([true; 128]),
+            }
+        }
+        TermInitials(initials)
+    }
+
+    /// Returns false only for words whose term cannot start like any target's.
+    fn could_start(&self, surface: &str) -> bool {
+        match surface.bytes().next() {
+            Some(first) if first.is_ascii_alphanumeric() => {
+                self.0[usize::from(first.to_ascii_lowercase())]
+            }
+            _ => true,
+        }
     }
 }
 
@@ -63,8 +99,9 @@ pub struct Snippet {
 pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>) -> Snippet {
     let scanned = head(text, MAX_SCANNED_BYTES);
     let mut words: Vec<(usize, usize, Option<usize>)> = Vec::new();
+    let initials = TermInitials::of(targets.terms);
     crate::text::analysis::for_each_word(scanned, |word| {
-        let target = targets.target_of(analyzer, word.surface);
+        let target = targets.target_of(analyzer, &initials, word.surface);
         words.push((word.offset_from, word.offset_to, target));
     });
     if words.is_empty() {
@@ -177,6 +214,45 @@ mod tests {
                 fold(&surface).starts_with(&prefix)
             );
         }
+    }
+
+    #[test]
+    fn analysis_keeps_the_first_letter_of_every_word() {
+        let mut text = String::from(include_str!("../demo/catalog.ndjson"));
+        for stop_words in ["en", "de", "fr", "es", "pt", "it", "nl"] {
+            let path = format!(
+                "{}/index_schema/stopwords/{stop_words}.txt",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            text.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+        text.push_str(include_str!("../../benches/catalog/support_words.txt"));
+        text.push_str(" dying lying tying skies skis news ugly early Über ÄRGER 3D x86 I'm");
+        let languages = [
+            Language::English,
+            Language::German,
+            Language::French,
+            Language::Spanish,
+            Language::Portuguese,
+            Language::Italian,
+            Language::Dutch,
+            Language::Unstemmed,
+        ];
+        let mut checked = 0;
+        for language in languages {
+            let analyzer = Analyzer::of(language);
+            crate::text::analysis::for_each_word(&text, |word| {
+                let term = analyzer.term(word.surface);
+                let initials = TermInitials::of(&[term.as_str()]);
+                assert!(
+                    term.is_empty() || initials.could_start(word.surface),
+                    "{language:?}: {} -> {term}",
+                    word.surface
+                );
+                checked += 1;
+            });
+        }
+        assert!(checked > 10_000, "only {checked} words checked");
     }
 
     #[test]
