@@ -248,6 +248,13 @@ impl RouteScopes for AdminScopes {
     const ACCEPTED: &'static [Scope] = &[Scope::Admin];
 }
 
+/// Counters and reports.
+pub struct OpsScopes;
+
+impl RouteScopes for OpsScopes {
+    const ACCEPTED: &'static [Scope] = &[Scope::Ops];
+}
+
 /// A caller whose key has one of the scopes `S` accepts (and, for a public key used from
 /// a browser, an allowed origin).
 pub struct Authorized<S> {

@@ -33,7 +33,23 @@ pub struct Suggestions {
     /// draft's weighted words, relative to a full match; abstention compares it with
     /// `search.ranking.min_confidence`.
     pub confidence: f32,
+    /// True when the session is in the holdout (`events.holdout_percent`): it gets no
+    /// suggestions, so that its ticket rate can be compared with that of the others.
+    pub holdout: bool,
     pub results: Vec<Suggestion>,
+}
+
+impl Suggestions {
+    /// The answer to a session in the holdout: nothing, on purpose.
+    pub fn held_out() -> Suggestions {
+        Suggestions {
+            suggestion_id: uuid::Uuid::now_v7().to_string(),
+            abstained: false,
+            confidence: 0.0,
+            holdout: true,
+            results: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,6 +166,7 @@ fn into_suggestions(outcome: SearchOutcome) -> Suggestions {
         suggestion_id: uuid::Uuid::now_v7().to_string(),
         abstained: outcome.abstained,
         confidence: (outcome.confidence * 1000.0).round() / 1000.0,
+        holdout: false,
         results,
     }
 }

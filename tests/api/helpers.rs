@@ -67,6 +67,7 @@ impl TenantKeys {
                 key("admin", &self.admin),
                 key("ops", &self.ops),
             ],
+            cost_per_ticket: None,
         }
     }
 }
@@ -126,6 +127,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     settings.index.writer_memory_mb = 15;
     settings.index.writer_threads = 1;
     settings.redis.url = SecretString::from("redis://127.0.0.1:6379".to_owned());
+    settings.events.key_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    settings.events.spool_path = index_directory.path().join("spool").join("events.spool");
     settings.demo.load_when_empty = false;
     settings.tenants.clear();
     settings
@@ -277,6 +280,89 @@ impl TestApp {
         .expect("the streaming upload failed")
     }
 
+    /// Sends `POST /v1/events` with `body` as JSON.
+    pub async fn post_events(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/events"))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("failed to send the events request")
+    }
+
+    /// Sends `events` as one batch with acme's suggest key and returns the answer; fails
+    /// the test unless the status is 200.
+    pub async fn record_events(&self, events: &[Value]) -> Value {
+        let response = self
+            .post_events(&self.acme.suggest, &json!({ "events": events }))
+            .await;
+        parse_ok(response, "POST /v1/events").await
+    }
+
+    /// `GET /v1/stats/<report>?<query>` with acme's ops key; fails unless 200.
+    pub async fn stats(&self, report: &str, query: &[(&str, &str)]) -> Value {
+        let response = self
+            .get_with_query(&self.acme.ops, &format!("/v1/stats/{report}"), query)
+            .await;
+        parse_ok(response, &format!("GET /v1/stats/{report}")).await
+    }
+
+    /// acme's summary over the default range (the last 7 days), as `total`.
+    pub async fn summary_total(&self) -> Value {
+        self.stats("summary", &[]).await["total"].clone()
+    }
+
+    /// acme's figures of one lesson over the default range (null when it has none).
+    pub async fn lesson_figures(&self, lesson_id: &str) -> Value {
+        let lessons = self.stats("lessons", &[("limit", "1000")]).await;
+        lessons["lessons"]
+            .as_array()
+            .expect("lessons is a list")
+            .iter()
+            .find(|lesson| lesson["lesson_id"] == lesson_id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    pub async fn get_with_query(
+        &self,
+        key: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let url = reqwest::Url::parse_with_params(&self.url(path), query).expect("a valid URL");
+        self.client
+            .get(url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("failed to send the request")
+    }
+
+    /// `GET /metrics` with acme's ops key; fails unless 200.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.get_with_query(&self.acme.ops, "/metrics", &[]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.expect("failed to read the metrics")
+    }
+
+    /// Polls `probe` until it returns `Some`, for effects that happen off the request
+    /// path (events recorded by suggest). Fails the test after 10 seconds.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        for _ in 0..500 {
+            if let Some(value) = probe().await {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("gave up waiting for {what}");
+    }
+
     /// Returns the parsed `GET /readyz` answer; fails the test unless it is 200.
     pub async fn readiness(&self) -> Value {
         let response = self
@@ -305,6 +391,8 @@ pub async fn parse_ok<T: DeserializeOwned>(response: reqwest::Response, what: &s
 pub struct Suggestions {
     pub suggestion_id: String,
     pub abstained: bool,
+    #[serde(default)]
+    pub holdout: bool,
     pub confidence: f32,
     pub results: Vec<Suggestion>,
 }
@@ -387,6 +475,44 @@ fn error_type_of(status: StatusCode) -> &'static str {
         StatusCode::INTERNAL_SERVER_ERROR => "internal",
         _ => "invalid_request",
     }
+}
+
+/// An event of `event_type` in `session_id` with a fresh event id, plus `extra` fields.
+pub fn event(event_type: &str, session_id: &str, extra: Value) -> Value {
+    let mut event = json!({
+        "event_id": uuid::Uuid::new_v4().to_string(),
+        "type": event_type,
+        "session_id": session_id,
+    });
+    if let (Some(fields), Some(extra_fields)) = (event.as_object_mut(), extra.as_object()) {
+        for (name, value) in extra_fields {
+            fields.insert(name.clone(), value.clone());
+        }
+    }
+    event
+}
+
+/// An event about `lesson_id` at `ts` (milliseconds since the epoch).
+pub fn lesson_event(event_type: &str, session_id: &str, lesson_id: &str, ts: i64) -> Value {
+    event(
+        event_type,
+        session_id,
+        json!({"lesson_id": lesson_id, "ts": ts}),
+    )
+}
+
+/// An event without a lesson at `ts` (milliseconds since the epoch).
+pub fn session_event(event_type: &str, session_id: &str, ts: i64) -> Value {
+    event(event_type, session_id, json!({"ts": ts}))
+}
+
+/// Now, in milliseconds since the epoch, minus `seconds_ago`.
+pub fn milliseconds_ago(seconds_ago: i64) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as i64;
+    now - seconds_ago * 1000
 }
 
 /// An English article about `body`.

@@ -4,7 +4,10 @@
 
 mod bad_input;
 mod content;
+mod events;
 mod health;
 mod helpers;
+mod outage;
+mod stats;
 mod suggest;
 mod tenancy;
