@@ -132,6 +132,11 @@ impl KeyRing {
         Ok(ring)
     }
 
+    /// Returns every configured tenant.
+    pub fn tenants(&self) -> Vec<TenantId> {
+        self.origins_by_tenant.keys().cloned().collect()
+    }
+
     /// Returns whether any tenant allows browser calls from `origin` (for preflights,
     /// which carry no key).
     pub fn is_known_origin(&self, origin: &str) -> bool {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::events::feedback::FeedbackSettings;
 use crate::search::query::SearchTuning;
 use crate::search::writer::WriterOptions;
 
@@ -20,6 +21,8 @@ pub struct Settings {
     pub search: SearchSettings,
     pub redis: RedisSettings,
     pub events: EventSettings,
+    /// Ranking feedback from the deflection counters, `[feedback]`.
+    pub feedback: FeedbackSettings,
     pub log: LogSettings,
     pub demo: DemoSettings,
     #[serde(default)]

@@ -123,13 +123,7 @@ impl ApiError {
 
     /// An internal failure: logged with its whole cause chain, answered opaquely.
     pub fn internal(context: &str, error: &(dyn std::error::Error + 'static)) -> ApiError {
-        let mut chain = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let chain = error_chain(error);
         tracing::error!(error = %chain, "{context}");
         ApiError::new(
             ErrorCode::Internal,
@@ -156,6 +150,18 @@ impl ResponseError for ApiError {
             details: self.details.as_ref(),
         })
     }
+}
+
+/// Formats an error with all its causes (`outer: inner: root`), for log lines.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 /// Maps actix's JSON extractor errors to the contract.

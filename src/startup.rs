@@ -17,6 +17,7 @@ use crate::content::ContentStore;
 use crate::demo::load_demo_catalog_if_empty;
 use crate::domain::TenantId;
 use crate::error::{path_error_handler, query_error_handler, route_not_found};
+use crate::events::feedback::RankingFeedback;
 use crate::events::holdout::Holdout;
 use crate::events::keys::KeySpace;
 use crate::events::spool::Spool;
@@ -105,8 +106,15 @@ impl Application {
         }
 
         let searcher = ContentSearcher::new(index, settings.search.tuning());
+        let mut suggest = SuggestService::new(searcher, settings.search.default_locale.clone());
+        if settings.feedback.enabled {
+            let feedback = RankingFeedback::default();
+            let tenants = keys.tenants();
+            feedback.spawn_refresher(stats.clone(), tenants, settings.feedback.clone());
+            suggest = suggest.with_feedback(feedback);
+        }
         let state = web::Data::new(AppState {
-            suggest: SuggestService::new(searcher, settings.search.default_locale.clone()),
+            suggest,
             store,
             keys: keys.clone(),
             redis_probe: RedisProbe::new(

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::domain::{DraftTicket, TenantId};
+use crate::events::feedback::{rerank, RankingFeedback};
 use crate::search::confidence::ConfidenceInputs;
 use crate::search::searcher::SearchOutcome;
 use crate::search::{ContentQuery, ContentSearcher, IndexError};
@@ -85,6 +86,8 @@ pub struct SuggestService {
     /// One permit per core: searches beyond that wait here, in the async runtime,
     /// instead of piling up as blocking threads that only steal each other's CPU.
     search_permits: Arc<Semaphore>,
+    /// Per-lesson multipliers from the deflection counters (`[feedback]`), when on.
+    feedback: Option<RankingFeedback>,
 }
 
 impl SuggestService {
@@ -94,7 +97,14 @@ impl SuggestService {
             searcher,
             default_locale,
             search_permits: Arc::new(Semaphore::new(cores)),
+            feedback: None,
         }
+    }
+
+    /// Reorders results by the lessons' deflection record (see `events::feedback`).
+    pub fn with_feedback(mut self, feedback: RankingFeedback) -> SuggestService {
+        self.feedback = Some(feedback);
+        self
     }
 
     /// Searches for `draft` of `tenant` on a blocking thread, at most one search per
@@ -131,11 +141,19 @@ impl SuggestService {
         tenant: TenantId,
         draft: &DraftTicket,
     ) -> Result<(Suggestions, ConfidenceInputs), IndexError> {
+        let boosts = self
+            .feedback
+            .as_ref()
+            .and_then(|feedback| feedback.boosts(&tenant));
         let query =
             ContentQuery::from_draft(tenant, draft, &self.default_locale, self.searcher.tuning());
         let outcome = self.searcher.search(&query)?;
         let confidence_inputs = outcome.confidence_inputs;
-        Ok((into_suggestions(outcome), confidence_inputs))
+        let mut suggestions = into_suggestions(outcome);
+        if let Some(boosts) = boosts {
+            rerank(&mut suggestions.results, &boosts);
+        }
+        Ok((suggestions, confidence_inputs))
     }
 }
 

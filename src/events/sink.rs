@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::error::error_chain;
+
 use super::spool::{Spool, SpoolError};
 use super::store::{RedisEventStore, StoreError, TenantEvent};
 use super::EventMetrics;
@@ -368,16 +370,4 @@ impl Writer {
             self.redis_was_down = false;
         }
     }
-}
-
-/// Formats an error with its causes, for logs.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }

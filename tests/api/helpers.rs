@@ -101,12 +101,19 @@ pub async fn spawn_app_with_demo() -> TestApp {
 
 /// Starts deflect with a Redis URL on which nothing listens.
 pub async fn spawn_app_with_redis_down() -> TestApp {
+    spawn_app_with_redis_down_and(|_| {}).await
+}
+
+/// Starts deflect with a Redis URL on which nothing listens, then whatever `configure`
+/// changes.
+pub async fn spawn_app_with_redis_down_and(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let unused_port = {
         let listener = TcpListener::bind("127.0.0.1:0").expect("failed to find a free port");
         listener.local_addr().unwrap().port()
     };
     spawn_app_with(move |settings| {
         settings.redis.url = SecretString::from(format!("redis://127.0.0.1:{unused_port}"));
+        configure(settings);
     })
     .await
 }

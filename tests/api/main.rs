@@ -5,6 +5,7 @@
 mod bad_input;
 mod content;
 mod events;
+mod feedback;
 mod health;
 mod helpers;
 mod outage;

@@ -17,7 +17,7 @@ use tempfile::TempDir;
 
 use crate::helpers::{
     assert_api_error, lesson_event, milliseconds_ago, session_event, spawn_app_with,
-    spawn_app_with_redis_down, TestApp,
+    spawn_app_with_redis_down, spawn_app_with_redis_down_and, TestApp,
 };
 
 /// A `redis-server` of one test.
@@ -270,18 +270,4 @@ fn write_spool(path: &Path, events: &[Value]) {
         })
         .collect();
     spool.append(&tenant_events).unwrap();
-}
-
-async fn spawn_app_with_redis_down_and(
-    configure: impl FnOnce(&mut deflect::configuration::Settings) + Send + 'static,
-) -> TestApp {
-    let unused_port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    spawn_app_with(move |settings| {
-        settings.redis.url = SecretString::from(format!("redis://127.0.0.1:{unused_port}"));
-        configure(settings);
-    })
-    .await
 }
