@@ -39,7 +39,13 @@ pub enum SinkError {
     QueueFull,
     #[error("the event writer is not running")]
     Stopped,
+    /// The writer did not answer in time; the events may still be stored.
+    #[error("the event writer did not answer in time")]
+    Busy,
 }
+
+/// How long a request waits for the writer at most.
+pub const MAX_ANSWER_WAIT: Duration = Duration::from_secs(30);
 
 /// Settings of the writer thread.
 #[derive(Debug, Clone)]
@@ -101,22 +107,30 @@ impl EventSink {
         ))
     }
 
-    /// Queues `events` and waits for the writer's answer.
+    /// Queues `events` and waits for the writer's answer, at most [`MAX_ANSWER_WAIT`]:
+    /// Redis calls and spool writes have their own timeouts, this bounds the rest.
     pub async fn submit(&self, events: Vec<TenantEvent>) -> Result<WriteOutcome, SinkError> {
         if events.is_empty() {
             return Ok(WriteOutcome::Stored(Vec::new()));
         }
         let (reply, answer) = oneshot::channel();
         self.enqueue(events, Some(reply))?;
-        answer.await.map_err(|_| SinkError::Stopped)
+        match tokio::time::timeout(MAX_ANSWER_WAIT, answer).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_)) => Err(SinkError::Stopped),
+            Err(_) => Err(SinkError::Busy),
+        }
     }
 
     /// Queues `event` without waiting. When the queue is full the event is dropped and
     /// counted (`deflect_events_dropped_total`): a suggestion never waits for Redis.
     pub fn record(&self, event: TenantEvent) {
         if let Err(error) = self.enqueue(vec![event], None) {
-            self.metrics.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %error, "dropped a suggest event");
+            let dropped = self.metrics.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // Logged at 1, 2, 4, 8 ... so a long outage does not flood the log.
+            if dropped.is_power_of_two() {
+                tracing::warn!(error = %error, dropped_total = dropped, "dropped a suggest event");
+            }
         }
     }
 

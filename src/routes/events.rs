@@ -174,6 +174,10 @@ fn sink_error(error: SinkError) -> ApiError {
             ErrorCode::EventQueueFull,
             "too many events are waiting to be stored; retry shortly",
         ),
+        SinkError::Busy => ApiError::new(
+            ErrorCode::EventQueueFull,
+            "the event writer is too busy to answer; retry the batch (its event ids make that safe)",
+        ),
         SinkError::Stopped => ApiError::internal("the event writer is not running", &error),
     }
 }

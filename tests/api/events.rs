@@ -5,7 +5,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_api_error, event, lesson_event, milliseconds_ago, session_event, spawn_app,
+    assert_api_error, event, lesson_event, milliseconds_ago, retry_after, session_event, spawn_app,
+    spawn_app_with,
 };
 
 fn statuses(answer: &Value) -> Vec<String> {
@@ -471,4 +472,51 @@ async fn events_of_an_unknown_session_count_but_add_no_session() {
     assert_eq!(total["submitted"], 1, "{total}");
     assert_eq!(total["sessions"], 0, "{total}");
     assert_eq!(total["deflection_rate"], 0.0, "{total}");
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_the_free_queue_is_refused_with_503_and_retry_after() {
+    // Arrange
+    let app = spawn_app_with(|settings| settings.events.queue_capacity = 1).await;
+    let body = json!({"events": [
+        event("resolved", "s1", json!({})),
+        event("resolved", "s2", json!({})),
+    ]});
+
+    // Act
+    let response = app.post_events(&app.acme.suggest, &body).await;
+
+    // Assert
+    assert_eq!(retry_after(&response).as_deref(), Some("1"));
+    assert_api_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "event_queue_full",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn events_must_be_sent_as_json() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let response = app
+        .client
+        .post(app.url("/v1/events"))
+        .bearer_auth(&app.acme.suggest)
+        .header("content-type", "text/plain")
+        .body(r#"{"events": []}"#)
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_api_error(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "invalid_content_type",
+    )
+    .await;
 }

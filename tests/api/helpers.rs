@@ -393,6 +393,15 @@ pub async fn parse_ok<T: DeserializeOwned>(response: reqwest::Response, what: &s
         .unwrap_or_else(|error| panic!("{what} answered unexpected JSON ({error}): {text}"))
 }
 
+/// Returns the `Retry-After` header of `response`, if any.
+pub fn retry_after(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// The body of `POST /v1/suggest`.
 #[derive(Debug, Deserialize)]
 pub struct Suggestions {

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 
 use crate::helpers::{
-    assert_api_error, lesson_event, milliseconds_ago, session_event, spawn_app_with,
+    assert_api_error, lesson_event, milliseconds_ago, retry_after, session_event, spawn_app_with,
     spawn_app_with_redis_down, spawn_app_with_redis_down_and, TestApp,
 };
 
@@ -204,13 +204,7 @@ async fn a_full_spool_answers_503_with_retry_after_instead_of_dropping() {
 
     // Assert
     assert_eq!(fits["spooled"], true, "{fits}");
-    assert_eq!(
-        response
-            .headers()
-            .get("retry-after")
-            .and_then(|value| value.to_str().ok()),
-        Some("30")
-    );
+    assert_eq!(retry_after(&response).as_deref(), Some("30"));
     assert_api_error(
         response,
         StatusCode::SERVICE_UNAVAILABLE,
