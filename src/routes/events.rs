@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Authorized, SuggestScopes};
 use crate::domain::DeflectionEvent;
 use crate::error::{ApiError, ErrorCode};
+use crate::events::redaction::redact_personal_data;
 use crate::events::{SinkError, TenantEvent, WriteOutcome};
 use crate::startup::AppState;
 
@@ -89,7 +90,10 @@ async fn record_events(
             .and_then(|id| id.as_str())
             .map(str::to_owned);
         match DeflectionEvent::parse(raw, now_ms, intake.max_event_age_days) {
-            Ok(event) => {
+            Ok(mut event) => {
+                // Reasons are free text customers type: kept, but never with their
+                // e-mail address or phone number in it.
+                event.reason = event.reason.as_deref().map(redact_personal_data);
                 results.push(EventResult {
                     index,
                     event_id: Some(event.event_id.clone()),

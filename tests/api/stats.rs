@@ -230,8 +230,15 @@ async fn gaps_list_unanswered_and_submitted_drafts_with_personal_data_redacted()
         )
         .await;
     assert!(!shown.results.is_empty(), "{shown:?}");
-    app.record_events(&[event("ticket_submitted", "g1", json!({}))])
-        .await;
+    app.record_events(&[
+        event(
+            "not_helpful",
+            "g1",
+            json!({"lesson_id": shown.ids()[0], "reason": "write to jane.doe@example.com instead"}),
+        ),
+        event("ticket_submitted", "g1", json!({})),
+    ])
+    .await;
 
     // Act
     let gaps = app.stats("gaps", &[]).await;
