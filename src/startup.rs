@@ -193,6 +193,9 @@ fn start_events(
 ) -> anyhow::Result<(EventSink, StatsReader)> {
     use anyhow::Context;
 
+    // rediss:// URLs use rustls; its crypto provider is chosen here once for the process
+    // (a second call, as in tests that build several applications, changes nothing).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let events = &settings.events;
     let key_space = KeySpace::new(&events.key_prefix).map_err(anyhow::Error::msg)?;
     let redis_timeout = Duration::from_millis(events.redis_timeout_ms);

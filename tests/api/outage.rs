@@ -89,6 +89,89 @@ impl Drop for OwnRedis {
     }
 }
 
+/// A `redis-server` of one test that speaks only TLS, with a self-signed certificate.
+struct OwnTlsRedis {
+    port: u16,
+    _directory: TempDir,
+    process: Child,
+}
+
+impl OwnTlsRedis {
+    fn start() -> OwnTlsRedis {
+        let directory = tempfile::tempdir().expect("failed to create a directory");
+        let certificate = directory.path().join("redis.crt");
+        let key = directory.path().join("redis.key");
+        let generated = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&certificate)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("failed to run openssl");
+        assert!(generated.success(), "openssl could not make a certificate");
+        let port = {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("no free port");
+            listener.local_addr().unwrap().port()
+        };
+        let process = Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--tls-auth-clients",
+                "no",
+            ])
+            .arg("--tls-cert-file")
+            .arg(&certificate)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .arg("--dir")
+            .arg(directory.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("failed to start redis-server");
+        let redis = OwnTlsRedis {
+            port,
+            _directory: directory,
+            process,
+        };
+        for _ in 0..250 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return redis;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server with TLS on port {port} did not start");
+    }
+
+    /// `#insecure`: the certificate is self-signed, so it is not verified.
+    fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}/#insecure", self.port)
+    }
+}
+
+impl Drop for OwnTlsRedis {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
 fn answers_ping(port: u16) -> bool {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
@@ -183,6 +266,27 @@ async fn every_acknowledged_event_counts_exactly_once_across_a_redis_crash() {
     );
     let metrics = app.metrics_text().await;
     assert!(metrics.contains("deflect_event_spool_bytes 0"), "{metrics}");
+}
+
+#[tokio::test]
+async fn events_are_counted_in_a_redis_reached_over_tls() {
+    // Arrange
+    let redis = OwnTlsRedis::start();
+    let url = redis.url();
+    let app = spawn_app_with(move |settings| {
+        settings.redis.url = SecretString::from(url);
+    })
+    .await;
+
+    // Act
+    let answer = app.record_events(&deflecting_sessions("tls", 2)).await;
+    let total = app.summary_total().await;
+    let readiness = app.readiness().await;
+
+    // Assert
+    assert_eq!(answer["spooled"], false, "{answer}");
+    assert_eq!(total["deflections"], 2, "{total}");
+    assert_eq!(readiness["redis"], "up", "{readiness}");
 }
 
 #[tokio::test]
