@@ -24,6 +24,10 @@ const MAX_RECORD_BYTES: u32 = 1024 * 1024;
 pub enum SpoolError {
     #[error("the spool is full ({max_bytes} bytes)")]
     Full { max_bytes: u64 },
+    #[error(
+        "the spool {0} is in use by another process (give each instance its own events.spool_path)"
+    )]
+    InUse(PathBuf),
     #[error("spool i/o failed")]
     Io(#[from] std::io::Error),
 }
@@ -60,6 +64,11 @@ impl Spool {
             .create(true)
             .truncate(false)
             .open(path)?;
+        // Two writers would interleave records and replay each other's: one process
+        // owns a spool, for as long as the file is open.
+        if !fs4::fs_std::FileExt::try_lock_exclusive(&file)? {
+            return Err(SpoolError::InUse(path.to_owned()));
+        }
         let file_length = file.metadata()?.len();
         let mut recovery = SpoolRecovery::default();
         let mut offset = 0;
@@ -272,6 +281,23 @@ mod tests {
 
         assert_eq!(recovery.records, 0);
         assert!(spool.read_pending(10).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn a_spool_in_use_cannot_be_opened_a_second_time() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("events.spool");
+        let (first, _) = Spool::open(&path, 1 << 20).unwrap();
+
+        let second = Spool::open(&path, 1 << 20);
+
+        assert!(
+            matches!(second, Err(SpoolError::InUse(_))),
+            "{:?}",
+            second.err()
+        );
+        drop(first);
+        assert!(Spool::open(&path, 1 << 20).is_ok());
     }
 
     #[test]
