@@ -88,8 +88,11 @@ async fn run() {
         .expect("failed to build the application");
     let base = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
+    // Idle connections are dropped before actix's keep-alive (5 s) closes them, so a
+    // request never races a server-side close (hyper's IncompleteMessage).
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .expect("http client");
 
