@@ -166,6 +166,27 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// Removes what the test wrote to the shared Redis (everything under its key prefix), so
+/// that test runs do not pile up counters there.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else {
+            return;
+        };
+        let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+            return;
+        };
+        let pattern = format!("{}*", self.settings.events.key_prefix);
+        let keys: Vec<String> = match redis::cmd("KEYS").arg(&pattern).query(&mut connection) {
+            Ok(keys) => keys,
+            Err(_) => return,
+        };
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query(&mut connection);
+        }
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
