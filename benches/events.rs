@@ -104,7 +104,9 @@ async fn run() {
 
     // 1. Ingestion.
     let batches = event_batches(total_events, "ingest");
+    let memory_before = redis_used_memory().await;
     let ingestion = ingest(&client, &base, batches).await;
+    let memory_after = redis_used_memory().await;
     let events_per_second = total_events as f64 / ingestion.as_secs_f64();
     println!(
         "\ningestion: {total_events} events in batches of {BATCH_EVENTS} from {INGEST_CLIENTS} clients: {:.2} s, {:.0} events/s (target {:.0}: {})",
@@ -112,6 +114,11 @@ async fn run() {
         events_per_second,
         TARGET_EVENTS_PER_SECOND,
         if events_per_second >= TARGET_EVENTS_PER_SECOND { "met" } else { "MISSED" }
+    );
+    println!(
+        "redis memory: +{:.1} MiB, {:.0} bytes per event (idempotency marker, stream entry, session state, counters)",
+        (memory_after - memory_before) as f64 / (1024.0 * 1024.0),
+        (memory_after - memory_before) as f64 / total_events as f64
     );
     let summary = stats_summary(&client, &base).await;
     println!(
@@ -503,6 +510,26 @@ fn process_cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// used_memory of the Redis server, in bytes.
+async fn redis_used_memory() -> i64 {
+    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else {
+        return 0;
+    };
+    let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+        return 0;
+    };
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut connection)
+        .await
+        .unwrap_or_default();
+    info.lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| *name == "used_memory")
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// used_cpu_user + used_cpu_sys of the Redis server.
