@@ -96,15 +96,9 @@ impl Application {
 
         let event_metrics = Arc::new(EventMetrics::default());
         let metrics = Arc::new(Metrics::new(event_metrics.clone()));
-        let (events, stats) = start_events(&settings, event_metrics)?;
-        let mut costs_per_ticket = HashMap::new();
-        for (tenant_name, tenant_settings) in &settings.tenants {
-            if let Some(cost) = tenant_settings.cost_per_ticket {
-                let tenant = TenantId::parse(tenant_name).map_err(anyhow::Error::msg)?;
-                costs_per_ticket.insert(tenant, cost);
-            }
-        }
+        let costs_per_ticket = costs_per_ticket(&settings)?;
 
+        let (events, stats) = start_events(&settings, event_metrics)?;
         let searcher = ContentSearcher::new(index, settings.search.tuning());
         let mut suggest = SuggestService::new(searcher, settings.search.default_locale.clone());
         if settings.feedback.enabled {
@@ -184,6 +178,22 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Returns the tenants' own costs per ticket, refusing negative ones.
+fn costs_per_ticket(settings: &Settings) -> anyhow::Result<HashMap<TenantId, f64>> {
+    let mut costs = HashMap::new();
+    for (tenant_name, tenant_settings) in &settings.tenants {
+        let Some(cost) = tenant_settings.cost_per_ticket else {
+            continue;
+        };
+        if !cost.is_finite() || cost < 0.0 {
+            anyhow::bail!("tenants.{tenant_name}.cost_per_ticket must be a number of at least 0");
+        }
+        let tenant = TenantId::parse(tenant_name).map_err(anyhow::Error::msg)?;
+        costs.insert(tenant, cost);
+    }
+    Ok(costs)
 }
 
 /// Opens the spool, starts the event writer thread and the stats reader.

@@ -124,26 +124,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let index_directory = tempfile::tempdir().expect("failed to create a temporary directory");
     let acme = TenantKeys::new("acme");
     let globex = TenantKeys::new("globex");
-
-    let config_directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let mut settings =
-        load_settings(&config_directory, None).expect("failed to load the bundled settings");
-    settings.server.port = 0;
-    settings.server.workers = 1;
-    settings.index.path = index_directory.path().join("index");
-    settings.index.writer_memory_mb = 15;
-    settings.index.writer_threads = 1;
-    settings.redis.url = SecretString::from("redis://127.0.0.1:6379".to_owned());
-    settings.events.key_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
-    settings.events.spool_path = index_directory.path().join("spool").join("events.spool");
-    settings.demo.load_when_empty = false;
-    settings.tenants.clear();
-    settings
-        .tenants
-        .insert(acme.tenant.to_owned(), acme.settings());
-    settings
-        .tenants
-        .insert(globex.tenant.to_owned(), globex.settings());
+    let mut settings = test_settings(index_directory.path(), &acme, &globex);
     configure(&mut settings);
 
     let application = Application::build(settings.clone())
@@ -163,6 +144,48 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         globex,
         settings,
         _index_directory: index_directory,
+    }
+}
+
+/// The settings of a test application with its files under `directory`: the bundled
+/// config, port 0, one worker, Redis at 127.0.0.1:6379 under a fresh key prefix, and the
+/// tenants `acme` and `globex`.
+fn test_settings(directory: &Path, acme: &TenantKeys, globex: &TenantKeys) -> Settings {
+    let config_directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings =
+        load_settings(&config_directory, None).expect("failed to load the bundled settings");
+    settings.server.port = 0;
+    settings.server.workers = 1;
+    settings.index.path = directory.join("index");
+    settings.index.writer_memory_mb = 15;
+    settings.index.writer_threads = 1;
+    settings.redis.url = SecretString::from("redis://127.0.0.1:6379".to_owned());
+    settings.events.key_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    settings.events.spool_path = directory.join("spool").join("events.spool");
+    settings.demo.load_when_empty = false;
+    settings.tenants.clear();
+    settings
+        .tenants
+        .insert(acme.tenant.to_owned(), acme.settings());
+    settings
+        .tenants
+        .insert(globex.tenant.to_owned(), globex.settings());
+    settings
+}
+
+/// Builds (without starting) an application with the test settings changed by
+/// `configure`, and returns why it refused to build; fails the test if it built.
+pub async fn build_error_with(configure: impl FnOnce(&mut Settings)) -> String {
+    let directory = tempfile::tempdir().expect("failed to create a temporary directory");
+    let mut settings = test_settings(
+        directory.path(),
+        &TenantKeys::new("acme"),
+        &TenantKeys::new("globex"),
+    );
+    configure(&mut settings);
+    match Application::build(settings).await {
+        Ok(_) => panic!("the application built with settings it should refuse"),
+        Err(error) => format!("{error:#}"),
     }
 }
 

@@ -6,8 +6,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_api_error, event, lesson_event, session_event, spawn_app, spawn_app_with,
-    spawn_app_with_demo, TestApp,
+    assert_api_error, build_error_with, event, lesson_event, session_event, spawn_app,
+    spawn_app_with, spawn_app_with_demo, TestApp,
 };
 
 /// Noon (UTC) of yesterday, in milliseconds: inside the accepted window, and far from
@@ -423,4 +423,18 @@ async fn metrics_count_requests_per_route_and_show_the_event_pipeline() {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
     assert_api_error(without_key, StatusCode::UNAUTHORIZED, "missing_api_key").await;
+}
+
+#[tokio::test]
+async fn a_negative_cost_per_ticket_is_refused_at_startup() {
+    // Act
+    let error = build_error_with(|settings| {
+        if let Some(acme) = settings.tenants.get_mut("acme") {
+            acme.cost_per_ticket = Some(-5.0);
+        }
+    })
+    .await;
+
+    // Assert
+    assert!(error.contains("tenants.acme.cost_per_ticket"), "{error}");
 }
