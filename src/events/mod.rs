@@ -4,6 +4,7 @@
 //! Every Redis key name is built in [`keys`]; the attribution rules live in one Lua
 //! script (`attribution.lua`) so that dedupe and counting are atomic.
 
+pub mod answers;
 pub mod feedback;
 pub mod holdout;
 pub mod keys;

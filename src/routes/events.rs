@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Authorized, SuggestScopes};
 use crate::domain::DeflectionEvent;
 use crate::error::{ApiError, ErrorCode};
+use crate::events::answers::now_milliseconds;
 use crate::events::redaction::redact_personal_data;
 use crate::events::{SinkError, TenantEvent, WriteOutcome};
 use crate::startup::AppState;
@@ -80,8 +81,7 @@ async fn record_events(
             ),
         ));
     }
-    let now_ms = i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX);
+    let now_ms = now_milliseconds();
     let mut results = Vec::with_capacity(raw_events.len());
     let mut valid = Vec::with_capacity(raw_events.len());
     for (index, raw) in raw_events.into_iter().enumerate() {

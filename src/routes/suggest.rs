@@ -6,10 +6,9 @@ use serde::Deserialize;
 use std::sync::atomic::Ordering;
 
 use crate::auth::{Authorized, Caller, SuggestScopes};
-use crate::domain::{DeflectionEvent, DraftProblem, DraftTicket, EventType, SuggestRequestBody};
+use crate::domain::{DraftProblem, DraftTicket, SuggestRequestBody};
 use crate::error::{ApiError, ErrorCode};
-use crate::events::redaction::gap_draft;
-use crate::events::TenantEvent;
+use crate::events::answers::{answer_event, AnsweredDraft};
 use crate::suggest::Suggestions;
 
 use super::{json_config, BodyLimits};
@@ -93,10 +92,11 @@ async fn answer(
             .metrics
             .suggestions_held_out
             .fetch_add(1, Ordering::Relaxed);
-        record_answer(&state, &caller, &draft, &suggestions);
+        let event = answer_event(&caller.tenant, AnsweredDraft::of(&draft), &suggestions);
+        state.events.record(event);
         return Ok(HttpResponse::Ok().json(suggestions));
     }
-    let draft_for_events = DraftForEvents::of(&draft);
+    let answered_draft = AnsweredDraft::of(&draft);
     let suggestions = state
         .suggest
         .suggest(caller.tenant.clone(), draft)
@@ -117,86 +117,11 @@ async fn answer(
             .suggestions_abstained
             .fetch_add(1, Ordering::Relaxed);
     }
-    record_answer_of(&state, &caller, draft_for_events, &suggestions);
+    // Recorded without waiting: a suggestion never waits for Redis.
+    state
+        .events
+        .record(answer_event(&caller.tenant, answered_draft, &suggestions));
     Ok(HttpResponse::Ok().json(suggestions))
-}
-
-/// What the event of an answer needs of its draft (the draft itself moves into search).
-struct DraftForEvents {
-    session_id: Option<String>,
-    locale: Option<String>,
-    /// The beginning of the draft, enough for the gaps report.
-    text_head: String,
-}
-
-/// Bytes of a draft looked at for the gaps report.
-const GAP_TEXT_BUDGET_BYTES: usize = 4 * 1024;
-
-impl DraftForEvents {
-    fn of(draft: &DraftTicket) -> DraftForEvents {
-        let mut end = draft.text.len().min(GAP_TEXT_BUDGET_BYTES);
-        while !draft.text.is_char_boundary(end) {
-            end -= 1;
-        }
-        DraftForEvents {
-            session_id: draft.session_id.clone(),
-            locale: draft.locale.clone(),
-            text_head: draft.text[..end].to_owned(),
-        }
-    }
-}
-
-fn record_answer(state: &AppState, caller: &Caller, draft: &DraftTicket, answer: &Suggestions) {
-    record_answer_of(state, caller, DraftForEvents::of(draft), answer);
-}
-
-/// Records the answer as an event (`suggestions_shown`, or `no_suggestions` when it
-/// suggested nothing) without waiting: a suggestion never waits for Redis. An answer
-/// without a session id is its own session.
-fn record_answer_of(
-    state: &AppState,
-    caller: &Caller,
-    draft: DraftForEvents,
-    answer: &Suggestions,
-) {
-    let shown_something = !answer.results.is_empty() || answer.holdout;
-    let event = DeflectionEvent {
-        event_id: answer.suggestion_id.clone(),
-        event_type: if shown_something {
-            EventType::SuggestionsShown
-        } else {
-            EventType::NoSuggestions
-        },
-        session_id: draft
-            .session_id
-            .unwrap_or_else(|| answer.suggestion_id.clone()),
-        suggestion_id: Some(answer.suggestion_id.clone()),
-        lesson_id: None,
-        lesson_ids: answer
-            .results
-            .iter()
-            .map(|result| result.id.clone())
-            .collect(),
-        timestamp_ms: now_milliseconds(),
-        reason: None,
-        channel: Some("suggest".to_owned()),
-        locale: draft.locale,
-        holdout: answer.holdout,
-        draft: if answer.holdout {
-            None
-        } else {
-            gap_draft(&draft.text_head)
-        },
-    };
-    state.events.record(TenantEvent {
-        tenant: caller.tenant.clone(),
-        event,
-    });
-}
-
-fn now_milliseconds() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX)
 }
 
 fn draft_error(problem: DraftProblem) -> ApiError {
