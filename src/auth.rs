@@ -132,6 +132,11 @@ impl KeyRing {
         Ok(ring)
     }
 
+    /// Returns every configured tenant.
+    pub fn tenants(&self) -> Vec<TenantId> {
+        self.origins_by_tenant.keys().cloned().collect()
+    }
+
     /// Returns whether any tenant allows browser calls from `origin` (for preflights,
     /// which carry no key).
     pub fn is_known_origin(&self, origin: &str) -> bool {
@@ -246,6 +251,13 @@ pub struct AdminScopes;
 
 impl RouteScopes for AdminScopes {
     const ACCEPTED: &'static [Scope] = &[Scope::Admin];
+}
+
+/// Counters and reports.
+pub struct OpsScopes;
+
+impl RouteScopes for OpsScopes {
+    const ACCEPTED: &'static [Scope] = &[Scope::Ops];
 }
 
 /// A caller whose key has one of the scopes `S` accepts (and, for a public key used from

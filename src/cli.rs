@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use crate::configuration::{config_directory, load_settings, Settings};
 use crate::content::ContentStore;
 use crate::domain::TenantId;
-use crate::eval::{evaluate, format_report};
+use crate::eval::{evaluate, format_feedback_simulation, format_report, simulate_feedback};
 use crate::ndjson::{LineSplitter, SplitLine};
 use crate::search::{ContentIndex, IndexWriterHandle};
 use crate::startup::Application;
@@ -56,6 +56,10 @@ enum Command {
         /// Write per-query scores and confidence to this file (JSON lines), for tuning.
         #[arg(long)]
         dump: Option<PathBuf>,
+        /// Simulate the ranking feedback: counters from every other query's simulated
+        /// customers, then the other queries without, with and with inverted feedback.
+        #[arg(long)]
+        feedback_simulation: bool,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -75,8 +79,15 @@ pub fn run(cli: Cli) -> ExitCode {
             queries,
             json,
             dump,
+            feedback_simulation,
             config,
-        } => run_eval(config.as_deref(), &corpus, &queries, json, dump.as_deref()),
+        } => {
+            if feedback_simulation {
+                run_feedback_simulation(config.as_deref(), &corpus, &queries, json)
+            } else {
+                run_eval(config.as_deref(), &corpus, &queries, json, dump.as_deref())
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -184,6 +195,22 @@ fn run_eval(
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", format_report(&report));
+    }
+    Ok(())
+}
+
+fn run_feedback_simulation(
+    extra_file: Option<&Path>,
+    corpus: &Path,
+    queries: &Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let settings = settings_with_telemetry(extra_file)?;
+    let report = simulate_feedback(&settings, corpus, queries)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", format_feedback_simulation(&report));
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::events::feedback::FeedbackSettings;
 use crate::search::query::SearchTuning;
 use crate::search::writer::WriterOptions;
 
@@ -19,6 +20,9 @@ pub struct Settings {
     pub index: IndexSettings,
     pub search: SearchSettings,
     pub redis: RedisSettings,
+    pub events: EventSettings,
+    /// Ranking feedback from the deflection counters, `[feedback]`.
+    pub feedback: FeedbackSettings,
     pub log: LogSettings,
     pub demo: DemoSettings,
     #[serde(default)]
@@ -87,6 +91,50 @@ pub struct RedisSettings {
     pub connect_timeout_ms: u64,
 }
 
+/// Deflection events, counters and the spool (`[events]`, see config/base.toml).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventSettings {
+    /// Prepended to every Redis key; tests use a unique one each.
+    pub key_prefix: String,
+    /// Events the in-memory queue holds; beyond it `POST /v1/events` answers 503.
+    pub queue_capacity: usize,
+    /// Events one `POST /v1/events` may carry.
+    pub max_events_per_request: usize,
+    /// Largest accepted body of `POST /v1/events`.
+    pub body_limit_bytes: usize,
+    /// Events the writer sends to Redis in one pipeline at most.
+    pub write_batch_events: usize,
+    /// Events per call of the attribution script inside a pipeline.
+    pub events_per_script_call: usize,
+    /// Approximate length cap of each tenant's raw event stream.
+    pub stream_max_len: u64,
+    /// How long an event id is remembered, so a retried event is not counted twice.
+    pub idempotency_ttl_seconds: u64,
+    /// How long a session's attribution state lives after its last event.
+    pub session_ttl_seconds: u64,
+    /// The append-only file events go to while Redis is unreachable.
+    pub spool_path: PathBuf,
+    /// Size of the spool at most; when full, `POST /v1/events` answers 503.
+    pub spool_max_bytes: u64,
+    /// Wait between attempts to reach Redis again after a failure.
+    pub retry_interval_ms: u64,
+    /// Timeout of one Redis call of the writer and of the stats readers.
+    pub redis_timeout_ms: u64,
+    /// Percentage (0-100) of sessions that get no suggestions, to measure causation.
+    pub holdout_percent: f64,
+    /// Cost of handling one ticket, for `savings`, when a tenant sets none.
+    pub default_cost_per_ticket: f64,
+}
+
+impl EventSettings {
+    /// Events older than this many days are refused: their idempotency markers may be
+    /// gone by the time they would be replayed.
+    pub fn max_event_age_days(&self) -> u32 {
+        let ttl_days = self.idempotency_ttl_seconds / (24 * 3600);
+        u32::try_from(ttl_days.saturating_sub(1)).unwrap_or(u32::MAX)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -114,6 +162,10 @@ pub struct TenantSettings {
     pub allowed_origins: Vec<String>,
     #[serde(default)]
     pub api_keys: Vec<ApiKeySettings>,
+    /// What handling one ticket costs this tenant (for `savings` in the stats);
+    /// `events.default_cost_per_ticket` when unset.
+    #[serde(default)]
+    pub cost_per_ticket: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

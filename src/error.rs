@@ -30,6 +30,10 @@ pub enum ErrorCode {
     RouteNotFound,
     MethodNotAllowed,
     IndexUnavailable,
+    InvalidEventBatch,
+    EventQueueFull,
+    EventSpoolFull,
+    StatsUnavailable,
     Internal,
 }
 
@@ -56,7 +60,8 @@ impl ErrorCode {
             | InvalidPathParameter
             | EmptyDraft
             | InvalidSuggestRequest
-            | InvalidDocument => (StatusCode::BAD_REQUEST, ErrorType::InvalidRequest),
+            | InvalidDocument
+            | InvalidEventBatch => (StatusCode::BAD_REQUEST, ErrorType::InvalidRequest),
             InvalidContentType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorType::InvalidRequest,
@@ -64,8 +69,20 @@ impl ErrorCode {
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorType::InvalidRequest),
             ContentNotFound | RouteNotFound => (StatusCode::NOT_FOUND, ErrorType::InvalidRequest),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorType::InvalidRequest),
-            IndexUnavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorType::System),
+            IndexUnavailable | EventQueueFull | EventSpoolFull | StatsUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, ErrorType::System)
+            }
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, ErrorType::Internal),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for the codes that mean "not now".
+    pub fn retry_after_seconds(self) -> Option<&'static str> {
+        match self {
+            ErrorCode::IndexUnavailable | ErrorCode::EventQueueFull => Some("1"),
+            ErrorCode::StatsUnavailable => Some("5"),
+            ErrorCode::EventSpoolFull => Some("30"),
+            _ => None,
         }
     }
 }
@@ -106,13 +123,7 @@ impl ApiError {
 
     /// An internal failure: logged with its whole cause chain, answered opaquely.
     pub fn internal(context: &str, error: &(dyn std::error::Error + 'static)) -> ApiError {
-        let mut chain = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            chain.push_str(": ");
-            chain.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let chain = error_chain(error);
         tracing::error!(error = %chain, "{context}");
         ApiError::new(
             ErrorCode::Internal,
@@ -129,8 +140,8 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let (status, error_type) = self.code.status_and_type();
         let mut response = HttpResponse::build(status);
-        if self.code == ErrorCode::IndexUnavailable {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        if let Some(seconds) = self.code.retry_after_seconds() {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static(seconds)));
         }
         response.json(ErrorBody {
             message: &self.message,
@@ -139,6 +150,18 @@ impl ResponseError for ApiError {
             details: self.details.as_ref(),
         })
     }
+}
+
+/// Formats an error with all its causes (`outer: inner: root`), for log lines.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 /// Maps actix's JSON extractor errors to the contract.

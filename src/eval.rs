@@ -5,7 +5,7 @@
 //! lines and queries of `{"id", "text", "relevant": [ids]}`; an empty `relevant` list
 //! marks a query whose right answer is no suggestion.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::configuration::Settings;
 use crate::content::ContentStore;
 use crate::domain::{ContentDocument, DocumentInput, DraftTicket, SuggestRequestBody, TenantId};
+use crate::events::feedback::{boosts_from_figures, rerank, LessonBoosts};
+use crate::events::stats::LessonFigures;
 use crate::search::confidence::ConfidenceInputs;
 use crate::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
-use crate::suggest::SuggestService;
+use crate::suggest::{SuggestService, Suggestions};
 
 /// Ranks looked at for MRR and nDCG.
 const DEPTH: usize = 10;
@@ -132,53 +134,12 @@ pub fn evaluate(
         )),
         None => None,
     };
-    let directory = tempfile::tempdir().context("failed to create a temporary index directory")?;
-    let index = ContentIndex::open_or_create(directory.path())?;
-    let (writer, writer_thread) =
-        IndexWriterHandle::start(&index, settings.index.offline_writer_options())?;
-    let store = ContentStore::new(index.clone(), writer);
-    let tenant = TenantId::parse("eval").expect("a valid tenant id");
-
-    let documents = read_corpus(corpus)?;
-    let document_count = documents.len();
-    store.upsert_blocking(&tenant, &documents)?;
-    drop(store);
-    writer_thread.join().ok();
-
-    let service = SuggestService::new(
-        ContentSearcher::new(index, settings.search.tuning()),
-        settings.search.default_locale.clone(),
-    );
+    let set = EvalSet::load(settings, corpus)?;
+    let labelled_queries = read_queries(queries)?;
     let mut tally = RelevanceTally::default();
-    let file = std::fs::File::open(queries)
-        .with_context(|| format!("failed to open {}", queries.display()))?;
-    for (line_index, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("failed to read {}", queries.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let query: LabelledQuery = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{} line {}: not a labelled query",
-                queries.display(),
-                line_index + 1
-            )
-        })?;
-        let body = SuggestRequestBody {
-            text: Some(query.text),
-            locale: query.locale,
-            limit: Some(DEPTH as u32),
-            ..Default::default()
-        };
-        let (suggestions, confidence_inputs) = match DraftTicket::parse(body, DEPTH, DEPTH) {
-            Ok(draft) => {
-                let (found, inputs) =
-                    service.suggest_and_explain_blocking(tenant.clone(), &draft)?;
-                (Some(found), inputs)
-            }
-            Err(_) => (None, ConfidenceInputs::default()),
-        };
-        let relevant: HashSet<String> = query.relevant.into_iter().collect();
+    for query in &labelled_queries {
+        let (suggestions, confidence_inputs) = set.answer(query, None)?;
+        let relevant: HashSet<String> = query.relevant.iter().cloned().collect();
         if let Some(dump_file) = dump_file.as_mut() {
             let results = suggestions
                 .as_ref()
@@ -197,13 +158,191 @@ pub fn evaluate(
             });
             writeln!(dump_file, "{line}").context("failed to write the dump")?;
         }
-        let returned: Vec<String> = suggestions
-            .map(|found| found.results.into_iter().map(|result| result.id).collect())
-            .unwrap_or_default();
+        let returned = returned_ids(suggestions);
         tracing::debug!(query = %query.id, returned = ?returned, "evaluated");
         tally.record(&returned, &relevant);
     }
-    Ok(tally.finish(document_count))
+    Ok(tally.finish(set.documents))
+}
+
+/// What `deflect eval --feedback-simulation` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedbackSimulationReport {
+    /// Queries whose simulated customers produced the counters (every other query).
+    pub training_queries: usize,
+    pub boosted_lessons: usize,
+    pub penalized_lessons: usize,
+    /// The other queries without feedback ...
+    pub baseline: RelevanceReport,
+    /// ... with the multipliers the simulated counters earn ...
+    pub with_feedback: RelevanceReport,
+    /// ... and with those multipliers inverted (feedback that contradicts relevance: what
+    /// the bounds let it cost at worst).
+    pub inverted_feedback: RelevanceReport,
+}
+
+/// Simulates the ranking feedback on a labelled set: the customers of every other
+/// query see the top 3 suggestions, open and are deflected by the first relevant one,
+/// or mark the top one not helpful when none is relevant. The counters they leave become
+/// multipliers (the production rule, `[feedback]` settings), and the remaining queries
+/// are evaluated without them, with them and with them inverted.
+pub fn simulate_feedback(
+    settings: &Settings,
+    corpus: &Path,
+    queries: &Path,
+) -> anyhow::Result<FeedbackSimulationReport> {
+    const SHOWN: usize = 3;
+    let set = EvalSet::load(settings, corpus)?;
+    let labelled_queries = read_queries(queries)?;
+    let (training, held_out): (Vec<_>, Vec<_>) = labelled_queries
+        .iter()
+        .enumerate()
+        .partition(|(position, _)| position % 2 == 0);
+    let mut figures: HashMap<String, LessonFigures> = HashMap::new();
+    for (_, query) in &training {
+        let returned = returned_ids(set.answer(query, None)?.0);
+        let shown = &returned[..returned.len().min(SHOWN)];
+        for id in shown {
+            lesson_figures(&mut figures, id).shown += 1;
+        }
+        match shown.iter().find(|id| query.relevant.contains(id)) {
+            Some(hit) => {
+                let hit_figures = lesson_figures(&mut figures, hit);
+                hit_figures.opened += 1;
+                hit_figures.helpful += 1;
+                hit_figures.deflections += 1;
+            }
+            None => {
+                if let Some(top) = shown.first() {
+                    lesson_figures(&mut figures, top).not_helpful += 1;
+                }
+            }
+        }
+    }
+    let boosts = boosts_from_figures(figures.values(), &settings.feedback);
+    let inverted: LessonBoosts = boosts
+        .iter()
+        .map(|(id, multiplier)| (id.clone(), 2.0 - multiplier))
+        .collect();
+    let run = |boosts: Option<&LessonBoosts>| -> anyhow::Result<RelevanceReport> {
+        let mut tally = RelevanceTally::default();
+        for (_, query) in &held_out {
+            let relevant: HashSet<String> = query.relevant.iter().cloned().collect();
+            tally.record(&returned_ids(set.answer(query, boosts)?.0), &relevant);
+        }
+        Ok(tally.finish(set.documents))
+    };
+    Ok(FeedbackSimulationReport {
+        training_queries: training.len(),
+        boosted_lessons: boosts
+            .values()
+            .filter(|multiplier| **multiplier > 1.0)
+            .count(),
+        penalized_lessons: boosts
+            .values()
+            .filter(|multiplier| **multiplier < 1.0)
+            .count(),
+        baseline: run(None)?,
+        with_feedback: run(Some(&boosts))?,
+        inverted_feedback: run(Some(&inverted))?,
+    })
+}
+
+/// A labelled corpus indexed into a temporary index, with the production suggest path.
+struct EvalSet {
+    service: SuggestService,
+    tenant: TenantId,
+    documents: usize,
+    _directory: tempfile::TempDir,
+}
+
+impl EvalSet {
+    fn load(settings: &Settings, corpus: &Path) -> anyhow::Result<EvalSet> {
+        let directory =
+            tempfile::tempdir().context("failed to create a temporary index directory")?;
+        let index = ContentIndex::open_or_create(directory.path())?;
+        let (writer, writer_thread) =
+            IndexWriterHandle::start(&index, settings.index.offline_writer_options())?;
+        let store = ContentStore::new(index.clone(), writer);
+        let tenant = TenantId::parse("eval").expect("a valid tenant id");
+        let documents = read_corpus(corpus)?;
+        store.upsert_blocking(&tenant, &documents)?;
+        drop(store);
+        writer_thread.join().ok();
+        Ok(EvalSet {
+            service: SuggestService::new(
+                ContentSearcher::new(index, settings.search.tuning()),
+                settings.search.default_locale.clone(),
+            ),
+            tenant,
+            documents: documents.len(),
+            _directory: directory,
+        })
+    }
+
+    /// Answers `query` as `/v1/suggest` would (no answer for a draft it refuses), its
+    /// results reordered by `boosts` when given.
+    fn answer(
+        &self,
+        query: &LabelledQuery,
+        boosts: Option<&LessonBoosts>,
+    ) -> anyhow::Result<(Option<Suggestions>, ConfidenceInputs)> {
+        let body = SuggestRequestBody {
+            text: Some(query.text.clone()),
+            locale: query.locale.clone(),
+            limit: Some(DEPTH as u32),
+            ..Default::default()
+        };
+        let Ok(draft) = DraftTicket::parse(body, DEPTH, DEPTH) else {
+            return Ok((None, ConfidenceInputs::default()));
+        };
+        let (mut found, inputs) = self
+            .service
+            .suggest_and_explain_blocking(self.tenant.clone(), &draft)?;
+        if let Some(boosts) = boosts {
+            rerank(&mut found.results, boosts);
+        }
+        Ok((Some(found), inputs))
+    }
+}
+
+fn lesson_figures<'figures>(
+    figures: &'figures mut HashMap<String, LessonFigures>,
+    id: &str,
+) -> &'figures mut LessonFigures {
+    figures
+        .entry(id.to_owned())
+        .or_insert_with(|| LessonFigures {
+            lesson_id: id.to_owned(),
+            ..LessonFigures::default()
+        })
+}
+
+fn returned_ids(suggestions: Option<Suggestions>) -> Vec<String> {
+    suggestions
+        .map(|found| found.results.into_iter().map(|result| result.id).collect())
+        .unwrap_or_default()
+}
+
+fn read_queries(queries: &Path) -> anyhow::Result<Vec<LabelledQuery>> {
+    let file = std::fs::File::open(queries)
+        .with_context(|| format!("failed to open {}", queries.display()))?;
+    let mut labelled_queries = Vec::new();
+    for (line_index, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("failed to read {}", queries.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let query: LabelledQuery = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{} line {}: not a labelled query",
+                queries.display(),
+                line_index + 1
+            )
+        })?;
+        labelled_queries.push(query);
+    }
+    Ok(labelled_queries)
 }
 
 fn read_corpus(corpus: &Path) -> anyhow::Result<Vec<ContentDocument>> {
@@ -237,6 +376,26 @@ fn read_corpus(corpus: &Path) -> anyhow::Result<Vec<ContentDocument>> {
         documents.push(document);
     }
     Ok(documents)
+}
+
+/// Formats a feedback simulation for people.
+pub fn format_feedback_simulation(report: &FeedbackSimulationReport) -> String {
+    let mut text = format!(
+        "feedback from {} simulated sessions: {} lessons boosted, {} penalized\n",
+        report.training_queries, report.boosted_lessons, report.penalized_lessons
+    );
+    for (name, figures) in [
+        ("without feedback (the other queries)", &report.baseline),
+        ("with feedback", &report.with_feedback),
+        (
+            "with inverted feedback (worst case)",
+            &report.inverted_feedback,
+        ),
+    ] {
+        text.push_str(&format!("\n{name}\n"));
+        text.push_str(&format_report(figures));
+    }
+    text
 }
 
 /// Formats a report as a table for people.

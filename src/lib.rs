@@ -6,6 +6,8 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod eval;
+pub mod events;
+pub mod metrics;
 pub mod middleware;
 pub mod ndjson;
 pub mod redis_probe;

@@ -1,6 +1,7 @@
 //! Builds the application: opens the index, starts the writer, wires services and routes,
 //! and binds the listener (port 0 in tests).
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,13 @@ use crate::content::ContentStore;
 use crate::demo::load_demo_catalog_if_empty;
 use crate::domain::TenantId;
 use crate::error::{path_error_handler, query_error_handler, route_not_found};
+use crate::events::feedback::RankingFeedback;
+use crate::events::holdout::Holdout;
+use crate::events::keys::KeySpace;
+use crate::events::spool::Spool;
+use crate::events::stats::StatsReader;
+use crate::events::{EventMetrics, EventSink, RedisEventStore, SinkOptions, StoreOptions};
+use crate::metrics::{record_request_metrics, Metrics};
 use crate::middleware::{cors, expose_request_id};
 use crate::redis_probe::RedisProbe;
 use crate::routes::{self, BodyLimits};
@@ -31,6 +39,31 @@ pub struct AppState {
     pub default_limit: usize,
     pub max_limit: usize,
     pub bulk_batch_size: usize,
+    pub events: EventSink,
+    pub stats: StatsReader,
+    pub metrics: Arc<Metrics>,
+    pub event_intake: EventIntake,
+    pub holdout: Holdout,
+    /// Cost per ticket by tenant, for `savings`.
+    pub costs_per_ticket: HashMap<TenantId, f64>,
+    pub default_cost_per_ticket: f64,
+}
+
+/// Limits of `POST /v1/events`.
+#[derive(Debug, Clone, Copy)]
+pub struct EventIntake {
+    pub max_events_per_request: usize,
+    pub max_event_age_days: u32,
+}
+
+impl AppState {
+    /// What handling one ticket costs `tenant`.
+    pub fn cost_per_ticket(&self, tenant: &TenantId) -> f64 {
+        self.costs_per_ticket
+            .get(tenant)
+            .copied()
+            .unwrap_or(self.default_cost_per_ticket)
+    }
 }
 
 /// A built, bound, not yet running service.
@@ -61,9 +94,21 @@ impl Application {
                 .context("failed to load the demo catalog")?;
         }
 
+        let event_metrics = Arc::new(EventMetrics::default());
+        let metrics = Arc::new(Metrics::new(event_metrics.clone()));
+        let costs_per_ticket = costs_per_ticket(&settings)?;
+
+        let (events, stats) = start_events(&settings, event_metrics)?;
         let searcher = ContentSearcher::new(index, settings.search.tuning());
+        let mut suggest = SuggestService::new(searcher, settings.search.default_locale.clone());
+        if settings.feedback.enabled {
+            let feedback = RankingFeedback::default();
+            let tenants = keys.tenants();
+            feedback.spawn_refresher(stats.clone(), tenants, settings.feedback.clone());
+            suggest = suggest.with_feedback(feedback);
+        }
         let state = web::Data::new(AppState {
-            suggest: SuggestService::new(searcher, settings.search.default_locale.clone()),
+            suggest,
             store,
             keys: keys.clone(),
             redis_probe: RedisProbe::new(
@@ -73,8 +118,19 @@ impl Application {
             default_limit: settings.search.default_limit,
             max_limit: settings.search.max_limit,
             bulk_batch_size: settings.index.bulk_batch_size.max(1),
+            events,
+            stats,
+            metrics: metrics.clone(),
+            event_intake: EventIntake {
+                max_events_per_request: settings.events.max_events_per_request,
+                max_event_age_days: settings.events.max_event_age_days(),
+            },
+            holdout: Holdout::new(settings.events.holdout_percent),
+            costs_per_ticket,
+            default_cost_per_ticket: settings.events.default_cost_per_ticket,
         });
         let limits = BodyLimits {
+            events_json_bytes: settings.events.body_limit_bytes,
             suggest_json_bytes: settings.server.suggest_body_limit_bytes,
             json_bytes: settings.server.json_body_limit_bytes,
             bulk_bytes: settings.server.bulk_body_limit_bytes,
@@ -89,13 +145,16 @@ impl Application {
             })?;
         let port = listener.local_addr()?.port();
         let keys_data = web::Data::new(keys);
+        let metrics_data = web::Data::new(metrics);
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(record_request_metrics))
                 .wrap(from_fn(cors))
                 .wrap(from_fn(expose_request_id))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(keys_data.clone())
+                .app_data(metrics_data.clone())
                 .app_data(web::QueryConfig::default().error_handler(query_error_handler))
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
                 .configure(|config| routes::configure(config, &limits))
@@ -119,4 +178,74 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Returns the tenants' own costs per ticket, refusing negative ones.
+fn costs_per_ticket(settings: &Settings) -> anyhow::Result<HashMap<TenantId, f64>> {
+    let mut costs = HashMap::new();
+    for (tenant_name, tenant_settings) in &settings.tenants {
+        let Some(cost) = tenant_settings.cost_per_ticket else {
+            continue;
+        };
+        if !cost.is_finite() || cost < 0.0 {
+            anyhow::bail!("tenants.{tenant_name}.cost_per_ticket must be a number of at least 0");
+        }
+        let tenant = TenantId::parse(tenant_name).map_err(anyhow::Error::msg)?;
+        costs.insert(tenant, cost);
+    }
+    Ok(costs)
+}
+
+/// Opens the spool, starts the event writer thread and the stats reader.
+fn start_events(
+    settings: &Settings,
+    event_metrics: Arc<EventMetrics>,
+) -> anyhow::Result<(EventSink, StatsReader)> {
+    use anyhow::Context;
+
+    // rediss:// URLs use rustls; its crypto provider is chosen here once for the process
+    // (a second call, as in tests that build several applications, changes nothing).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let events = &settings.events;
+    let key_space = KeySpace::new(&events.key_prefix).map_err(anyhow::Error::msg)?;
+    let redis_timeout = Duration::from_millis(events.redis_timeout_ms);
+    let store = RedisEventStore::new(
+        &settings.redis.url,
+        key_space.clone(),
+        StoreOptions {
+            stream_max_len: events.stream_max_len,
+            idempotency_ttl_seconds: events.idempotency_ttl_seconds,
+            session_ttl_seconds: events.session_ttl_seconds,
+            events_per_script_call: events.events_per_script_call,
+            connect_timeout: Duration::from_millis(settings.redis.connect_timeout_ms),
+            command_timeout: redis_timeout,
+        },
+    )
+    .context("invalid redis settings")?;
+    let (spool, recovery) =
+        Spool::open(&events.spool_path, events.spool_max_bytes).with_context(|| {
+            format!(
+                "failed to open the event spool {}",
+                events.spool_path.display()
+            )
+        })?;
+    if recovery.records > 0 {
+        tracing::info!(
+            records = recovery.records,
+            "the event spool holds events of an earlier run; replaying them"
+        );
+    }
+    let (sink, _writer_thread) = EventSink::start(
+        store,
+        spool,
+        SinkOptions {
+            queue_capacity: events.queue_capacity,
+            max_batch_events: events.write_batch_events.max(1),
+            retry_interval: Duration::from_millis(events.retry_interval_ms),
+        },
+        event_metrics,
+    )
+    .context("failed to start the event writer")?;
+    let stats = StatsReader::new(&settings.redis.url, key_space, redis_timeout);
+    Ok((sink, stats))
 }

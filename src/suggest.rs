@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::domain::{DraftTicket, TenantId};
+use crate::events::feedback::{rerank, RankingFeedback};
 use crate::search::confidence::ConfidenceInputs;
 use crate::search::searcher::SearchOutcome;
 use crate::search::{ContentQuery, ContentSearcher, IndexError};
@@ -33,7 +34,23 @@ pub struct Suggestions {
     /// draft's weighted words, relative to a full match; abstention compares it with
     /// `search.ranking.min_confidence`.
     pub confidence: f32,
+    /// True when the session is in the holdout (`events.holdout_percent`): it gets no
+    /// suggestions, so that its ticket rate can be compared with that of the others.
+    pub holdout: bool,
     pub results: Vec<Suggestion>,
+}
+
+impl Suggestions {
+    /// The answer to a session in the holdout: nothing, on purpose.
+    pub fn held_out() -> Suggestions {
+        Suggestions {
+            suggestion_id: uuid::Uuid::now_v7().to_string(),
+            abstained: false,
+            confidence: 0.0,
+            holdout: true,
+            results: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +86,8 @@ pub struct SuggestService {
     /// One permit per core: searches beyond that wait here, in the async runtime,
     /// instead of piling up as blocking threads that only steal each other's CPU.
     search_permits: Arc<Semaphore>,
+    /// Per-lesson multipliers from the deflection counters (`[feedback]`), when on.
+    feedback: Option<RankingFeedback>,
 }
 
 impl SuggestService {
@@ -78,7 +97,14 @@ impl SuggestService {
             searcher,
             default_locale,
             search_permits: Arc::new(Semaphore::new(cores)),
+            feedback: None,
         }
+    }
+
+    /// Reorders results by the lessons' deflection record (see `events::feedback`).
+    pub fn with_feedback(mut self, feedback: RankingFeedback) -> SuggestService {
+        self.feedback = Some(feedback);
+        self
     }
 
     /// Searches for `draft` of `tenant` on a blocking thread, at most one search per
@@ -115,11 +141,19 @@ impl SuggestService {
         tenant: TenantId,
         draft: &DraftTicket,
     ) -> Result<(Suggestions, ConfidenceInputs), IndexError> {
+        let boosts = self
+            .feedback
+            .as_ref()
+            .and_then(|feedback| feedback.boosts(&tenant));
         let query =
             ContentQuery::from_draft(tenant, draft, &self.default_locale, self.searcher.tuning());
         let outcome = self.searcher.search(&query)?;
         let confidence_inputs = outcome.confidence_inputs;
-        Ok((into_suggestions(outcome), confidence_inputs))
+        let mut suggestions = into_suggestions(outcome);
+        if let Some(boosts) = boosts {
+            rerank(&mut suggestions.results, &boosts);
+        }
+        Ok((suggestions, confidence_inputs))
     }
 }
 
@@ -150,6 +184,7 @@ fn into_suggestions(outcome: SearchOutcome) -> Suggestions {
         suggestion_id: uuid::Uuid::now_v7().to_string(),
         abstained: outcome.abstained,
         confidence: (outcome.confidence * 1000.0).round() / 1000.0,
+        holdout: false,
         results,
     }
 }

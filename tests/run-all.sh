@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs deflect's whole test suite: formatting, lints, unit and black-box tests.
 # Tests talk to a real Redis on 127.0.0.1:6379; this script starts one when none is
-# running (installing Debian's redis-server if it is missing).
+# running (installing Debian's redis-server if it is missing). The outage and TLS tests
+# start redis-server processes of their own on free ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,16 +18,26 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# The outage and TLS tests run redis-server processes of their own, so the command must
+# be there even when a Redis already answers on 6379.
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server (Debian package)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+
 if ! redis_answers; then
-  if ! command -v redis-server >/dev/null 2>&1; then
-    echo "installing redis-server (Debian package)"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-  fi
   echo "starting redis-server on 127.0.0.1:6379"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
   for _ in $(seq 1 50); do redis_answers && break; sleep 0.1; done
   redis_answers || { echo "redis did not start" >&2; exit 1; }
+fi
+
+# The TLS test makes a self-signed certificate with the openssl command.
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "installing openssl (Debian package)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
 fi
 
 cargo fmt --all -- --check

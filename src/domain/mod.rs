@@ -5,8 +5,10 @@
 
 mod content;
 mod draft;
+mod event;
 mod tenant;
 
 pub use content::{ContentDocument, ContentId, ContentKind, DocumentInput, FieldProblem};
 pub use draft::{DraftProblem, DraftTicket, SuggestRequestBody};
+pub use event::{cap_chars, DeflectionEvent, EventInput, EventProblem, EventType};
 pub use tenant::TenantId;

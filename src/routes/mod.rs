@@ -2,7 +2,10 @@
 //! domain type, call one service and map its errors to the API contract.
 
 mod content;
+mod events;
 mod health;
+mod metrics;
+mod stats;
 mod suggest;
 
 use actix_web::{web, ResponseError};
@@ -14,6 +17,7 @@ pub use health::ReadinessReport;
 /// Largest accepted request bodies, per kind of route.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimits {
+    pub events_json_bytes: usize,
     pub suggest_json_bytes: usize,
     pub json_bytes: usize,
     pub bulk_bytes: usize,
@@ -24,6 +28,9 @@ pub fn configure(config: &mut web::ServiceConfig, limits: &BodyLimits) {
     health::configure(config);
     suggest::configure(config, limits);
     content::configure(config, limits);
+    events::configure(config, limits);
+    stats::configure(config);
+    metrics::configure(config);
 }
 
 /// JSON extractor settings with a body limit and the API's error contract.

@@ -3,9 +3,13 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+use std::sync::atomic::Ordering;
+
 use crate::auth::{Authorized, Caller, SuggestScopes};
 use crate::domain::{DraftProblem, DraftTicket, SuggestRequestBody};
 use crate::error::{ApiError, ErrorCode};
+use crate::events::answers::{answer_event, AnsweredDraft};
+use crate::suggest::Suggestions;
 
 use super::{json_config, BodyLimits};
 use crate::startup::AppState;
@@ -78,6 +82,21 @@ async fn answer(
 ) -> Result<HttpResponse, ApiError> {
     let draft =
         DraftTicket::parse(body, state.default_limit, state.max_limit).map_err(draft_error)?;
+    let held_out = draft
+        .session_id
+        .as_deref()
+        .is_some_and(|session_id| state.holdout.is_held_out(&caller.tenant, session_id));
+    if held_out {
+        let suggestions = Suggestions::held_out();
+        state
+            .metrics
+            .suggestions_held_out
+            .fetch_add(1, Ordering::Relaxed);
+        let event = answer_event(&caller.tenant, AnsweredDraft::of(&draft), &suggestions);
+        state.events.record(event);
+        return Ok(HttpResponse::Ok().json(suggestions));
+    }
+    let answered_draft = AnsweredDraft::of(&draft);
     let suggestions = state
         .suggest
         .suggest(caller.tenant.clone(), draft)
@@ -88,6 +107,20 @@ async fn answer(
         results = suggestions.results.len(),
         "suggestions computed"
     );
+    state
+        .metrics
+        .suggestions_answered
+        .fetch_add(1, Ordering::Relaxed);
+    if suggestions.results.is_empty() {
+        state
+            .metrics
+            .suggestions_abstained
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    // Recorded without waiting: a suggestion never waits for Redis.
+    state
+        .events
+        .record(answer_event(&caller.tenant, answered_draft, &suggestions));
     Ok(HttpResponse::Ok().json(suggestions))
 }
 

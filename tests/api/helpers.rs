@@ -67,6 +67,7 @@ impl TenantKeys {
                 key("admin", &self.admin),
                 key("ops", &self.ops),
             ],
+            cost_per_ticket: None,
         }
     }
 }
@@ -100,12 +101,19 @@ pub async fn spawn_app_with_demo() -> TestApp {
 
 /// Starts deflect with a Redis URL on which nothing listens.
 pub async fn spawn_app_with_redis_down() -> TestApp {
+    spawn_app_with_redis_down_and(|_| {}).await
+}
+
+/// Starts deflect with a Redis URL on which nothing listens, then whatever `configure`
+/// changes.
+pub async fn spawn_app_with_redis_down_and(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let unused_port = {
         let listener = TcpListener::bind("127.0.0.1:0").expect("failed to find a free port");
         listener.local_addr().unwrap().port()
     };
     spawn_app_with(move |settings| {
         settings.redis.url = SecretString::from(format!("redis://127.0.0.1:{unused_port}"));
+        configure(settings);
     })
     .await
 }
@@ -116,24 +124,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let index_directory = tempfile::tempdir().expect("failed to create a temporary directory");
     let acme = TenantKeys::new("acme");
     let globex = TenantKeys::new("globex");
-
-    let config_directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let mut settings =
-        load_settings(&config_directory, None).expect("failed to load the bundled settings");
-    settings.server.port = 0;
-    settings.server.workers = 1;
-    settings.index.path = index_directory.path().join("index");
-    settings.index.writer_memory_mb = 15;
-    settings.index.writer_threads = 1;
-    settings.redis.url = SecretString::from("redis://127.0.0.1:6379".to_owned());
-    settings.demo.load_when_empty = false;
-    settings.tenants.clear();
-    settings
-        .tenants
-        .insert(acme.tenant.to_owned(), acme.settings());
-    settings
-        .tenants
-        .insert(globex.tenant.to_owned(), globex.settings());
+    let mut settings = test_settings(index_directory.path(), &acme, &globex);
     configure(&mut settings);
 
     let application = Application::build(settings.clone())
@@ -153,6 +144,69 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         globex,
         settings,
         _index_directory: index_directory,
+    }
+}
+
+/// The settings of a test application with its files under `directory`: the bundled
+/// config, port 0, one worker, Redis at 127.0.0.1:6379 under a fresh key prefix, and the
+/// tenants `acme` and `globex`.
+fn test_settings(directory: &Path, acme: &TenantKeys, globex: &TenantKeys) -> Settings {
+    let config_directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings =
+        load_settings(&config_directory, None).expect("failed to load the bundled settings");
+    settings.server.port = 0;
+    settings.server.workers = 1;
+    settings.index.path = directory.join("index");
+    settings.index.writer_memory_mb = 15;
+    settings.index.writer_threads = 1;
+    settings.redis.url = SecretString::from("redis://127.0.0.1:6379".to_owned());
+    settings.events.key_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    settings.events.spool_path = directory.join("spool").join("events.spool");
+    settings.demo.load_when_empty = false;
+    settings.tenants.clear();
+    settings
+        .tenants
+        .insert(acme.tenant.to_owned(), acme.settings());
+    settings
+        .tenants
+        .insert(globex.tenant.to_owned(), globex.settings());
+    settings
+}
+
+/// Builds (without starting) an application with the test settings changed by
+/// `configure`, and returns why it refused to build; fails the test if it built.
+pub async fn build_error_with(configure: impl FnOnce(&mut Settings)) -> String {
+    let directory = tempfile::tempdir().expect("failed to create a temporary directory");
+    let mut settings = test_settings(
+        directory.path(),
+        &TenantKeys::new("acme"),
+        &TenantKeys::new("globex"),
+    );
+    configure(&mut settings);
+    match Application::build(settings).await {
+        Ok(_) => panic!("the application built with settings it should refuse"),
+        Err(error) => format!("{error:#}"),
+    }
+}
+
+/// Removes what the test wrote to the shared Redis (everything under its key prefix), so
+/// that test runs do not pile up counters there.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else {
+            return;
+        };
+        let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+            return;
+        };
+        let pattern = format!("{}*", self.settings.events.key_prefix);
+        let keys: Vec<String> = match redis::cmd("KEYS").arg(&pattern).query(&mut connection) {
+            Ok(keys) => keys,
+            Err(_) => return,
+        };
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query(&mut connection);
+        }
     }
 }
 
@@ -277,6 +331,89 @@ impl TestApp {
         .expect("the streaming upload failed")
     }
 
+    /// Sends `POST /v1/events` with `body` as JSON.
+    pub async fn post_events(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/events"))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("failed to send the events request")
+    }
+
+    /// Sends `events` as one batch with acme's suggest key and returns the answer; fails
+    /// the test unless the status is 200.
+    pub async fn record_events(&self, events: &[Value]) -> Value {
+        let response = self
+            .post_events(&self.acme.suggest, &json!({ "events": events }))
+            .await;
+        parse_ok(response, "POST /v1/events").await
+    }
+
+    /// `GET /v1/stats/<report>?<query>` with acme's ops key; fails unless 200.
+    pub async fn stats(&self, report: &str, query: &[(&str, &str)]) -> Value {
+        let response = self
+            .get_with_query(&self.acme.ops, &format!("/v1/stats/{report}"), query)
+            .await;
+        parse_ok(response, &format!("GET /v1/stats/{report}")).await
+    }
+
+    /// acme's summary over the default range (the last 7 days), as `total`.
+    pub async fn summary_total(&self) -> Value {
+        self.stats("summary", &[]).await["total"].clone()
+    }
+
+    /// acme's figures of one lesson over the default range (null when it has none).
+    pub async fn lesson_figures(&self, lesson_id: &str) -> Value {
+        let lessons = self.stats("lessons", &[("limit", "1000")]).await;
+        lessons["lessons"]
+            .as_array()
+            .expect("lessons is a list")
+            .iter()
+            .find(|lesson| lesson["lesson_id"] == lesson_id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    pub async fn get_with_query(
+        &self,
+        key: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let url = reqwest::Url::parse_with_params(&self.url(path), query).expect("a valid URL");
+        self.client
+            .get(url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("failed to send the request")
+    }
+
+    /// `GET /metrics` with acme's ops key; fails unless 200.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.get_with_query(&self.acme.ops, "/metrics", &[]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.expect("failed to read the metrics")
+    }
+
+    /// Polls `probe` until it returns `Some`, for effects that happen off the request
+    /// path (events recorded by suggest). Fails the test after 10 seconds.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        for _ in 0..500 {
+            if let Some(value) = probe().await {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("gave up waiting for {what}");
+    }
+
     /// Returns the parsed `GET /readyz` answer; fails the test unless it is 200.
     pub async fn readiness(&self) -> Value {
         let response = self
@@ -300,11 +437,22 @@ pub async fn parse_ok<T: DeserializeOwned>(response: reqwest::Response, what: &s
         .unwrap_or_else(|error| panic!("{what} answered unexpected JSON ({error}): {text}"))
 }
 
+/// Returns the `Retry-After` header of `response`, if any.
+pub fn retry_after(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// The body of `POST /v1/suggest`.
 #[derive(Debug, Deserialize)]
 pub struct Suggestions {
     pub suggestion_id: String,
     pub abstained: bool,
+    #[serde(default)]
+    pub holdout: bool,
     pub confidence: f32,
     pub results: Vec<Suggestion>,
 }
@@ -387,6 +535,44 @@ fn error_type_of(status: StatusCode) -> &'static str {
         StatusCode::INTERNAL_SERVER_ERROR => "internal",
         _ => "invalid_request",
     }
+}
+
+/// An event of `event_type` in `session_id` with a fresh event id, plus `extra` fields.
+pub fn event(event_type: &str, session_id: &str, extra: Value) -> Value {
+    let mut event = json!({
+        "event_id": uuid::Uuid::new_v4().to_string(),
+        "type": event_type,
+        "session_id": session_id,
+    });
+    if let (Some(fields), Some(extra_fields)) = (event.as_object_mut(), extra.as_object()) {
+        for (name, value) in extra_fields {
+            fields.insert(name.clone(), value.clone());
+        }
+    }
+    event
+}
+
+/// An event about `lesson_id` at `ts` (milliseconds since the epoch).
+pub fn lesson_event(event_type: &str, session_id: &str, lesson_id: &str, ts: i64) -> Value {
+    event(
+        event_type,
+        session_id,
+        json!({"lesson_id": lesson_id, "ts": ts}),
+    )
+}
+
+/// An event without a lesson at `ts` (milliseconds since the epoch).
+pub fn session_event(event_type: &str, session_id: &str, ts: i64) -> Value {
+    event(event_type, session_id, json!({"ts": ts}))
+}
+
+/// Now, in milliseconds since the epoch, minus `seconds_ago`.
+pub fn milliseconds_ago(seconds_ago: i64) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as i64;
+    now - seconds_ago * 1000
 }
 
 /// An English article about `body`.

@@ -4,7 +4,11 @@
 
 mod bad_input;
 mod content;
+mod events;
+mod feedback;
 mod health;
 mod helpers;
+mod outage;
+mod stats;
 mod suggest;
 mod tenancy;

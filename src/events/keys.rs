@@ -1,0 +1,255 @@
+//! Every Redis key name deflect uses, built in this one place.
+//!
+//! All keys of one tenant start with `<prefix>{t:<tenant>}:`, so they share one hash tag
+//! and land in one slot of a Redis Cluster: a Lua script may touch any of them, and a
+//! tenant's batch is one atomic script call. The prefix (`events.key_prefix`) separates
+//! deployments and tests that share a Redis.
+//!
+//! Layout under a tenant's base:
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `events` | stream | raw events, `XADD MAXLEN ~ events.stream_max_len` |
+//! | `seen:<event_id>` | string, TTL | idempotency marker (`events.idempotency_ttl_seconds`) |
+//! | `session:<session_id>` | hash, TTL | attribution state of one session (`events.session_ttl_seconds`) |
+//! | `day:<date>` | hash | the tenant's counters of one UTC day |
+//! | `day:<date>:lessons:<metric>` | hash | per-lesson counters of one day, field = lesson id |
+//! | `day:<date>:gaps:<kind>` | sorted set | redacted drafts without suggestions or submitted anyway |
+
+use time::Date;
+
+use crate::domain::TenantId;
+
+/// The per-lesson counters kept per day, in the order [`DayKeys::lessons`] holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LessonMetric {
+    /// Sessions the lesson was shown in (once per session).
+    Shown,
+    Opened,
+    Helpful,
+    NotHelpful,
+    /// Explicit deflections credited to the lesson (net of reverted ones).
+    Deflections,
+    /// Credited deflections taken back because the session submitted a ticket after all.
+    DeflectionsReverted,
+    /// Sessions that engaged with the lesson and submitted a ticket anyway.
+    SubmittedAfterViewing,
+}
+
+impl LessonMetric {
+    pub const ALL: [LessonMetric; 7] = [
+        LessonMetric::Shown,
+        LessonMetric::Opened,
+        LessonMetric::Helpful,
+        LessonMetric::NotHelpful,
+        LessonMetric::Deflections,
+        LessonMetric::DeflectionsReverted,
+        LessonMetric::SubmittedAfterViewing,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LessonMetric::Shown => "shown",
+            LessonMetric::Opened => "opened",
+            LessonMetric::Helpful => "helpful",
+            LessonMetric::NotHelpful => "not_helpful",
+            LessonMetric::Deflections => "deflections",
+            LessonMetric::DeflectionsReverted => "deflections_reverted",
+            LessonMetric::SubmittedAfterViewing => "submitted_after_viewing",
+        }
+    }
+}
+
+/// The two kinds of content gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapKind {
+    /// Drafts whose (latest) answer had no suggestion.
+    Unanswered,
+    /// Drafts that got suggestions and were submitted anyway.
+    SubmittedAnyway,
+}
+
+impl GapKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapKind::Unanswered => "unanswered",
+            GapKind::SubmittedAnyway => "submitted_anyway",
+        }
+    }
+}
+
+/// Builds key names under one prefix.
+#[derive(Debug, Clone)]
+pub struct KeySpace {
+    prefix: String,
+}
+
+impl KeySpace {
+    /// `prefix` may not contain `{` or `}`: the first braces of a key name are its hash
+    /// tag, and they must be the tenant's.
+    pub fn new(prefix: &str) -> Result<KeySpace, String> {
+        if prefix.contains(['{', '}']) || prefix.contains(char::is_whitespace) {
+            return Err(format!(
+                "events.key_prefix `{prefix}` may not contain braces or whitespace"
+            ));
+        }
+        Ok(KeySpace {
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// The keys of one tenant.
+    pub fn tenant(&self, tenant: &TenantId) -> TenantKeys {
+        TenantKeys {
+            base: format!("{}{{t:{}}}:", self.prefix, tenant.as_str()),
+        }
+    }
+}
+
+/// Key names of one tenant; all share the tenant's hash tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantKeys {
+    base: String,
+}
+
+impl TenantKeys {
+    pub fn stream(&self) -> String {
+        format!("{}events", self.base)
+    }
+
+    pub fn seen(&self, event_id: &str) -> String {
+        format!("{}seen:{event_id}", self.base)
+    }
+
+    pub fn session(&self, session_id: &str) -> String {
+        format!("{}session:{session_id}", self.base)
+    }
+
+    pub fn day(&self, date: Date) -> DayKeys {
+        let day = format!("{}day:{}", self.base, format_date(date));
+        DayKeys {
+            lessons: LessonMetric::ALL.map(|metric| format!("{day}:lessons:{}", metric.as_str())),
+            gaps_unanswered: format!("{day}:gaps:{}", GapKind::Unanswered.as_str()),
+            gaps_submitted_anyway: format!("{day}:gaps:{}", GapKind::SubmittedAnyway.as_str()),
+            counters: day,
+        }
+    }
+}
+
+/// The keys of one tenant's day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayKeys {
+    /// Hash of the tenant's counters (README, "Events": the field names).
+    pub counters: String,
+    /// Per-lesson hashes, in the order of [`LessonMetric::ALL`].
+    pub lessons: [String; 7],
+    pub gaps_unanswered: String,
+    pub gaps_submitted_anyway: String,
+}
+
+impl DayKeys {
+    pub fn lesson_metric(&self, metric: LessonMetric) -> &str {
+        let position = LessonMetric::ALL
+            .iter()
+            .position(|candidate| *candidate == metric)
+            .expect("every metric is in ALL");
+        &self.lessons[position]
+    }
+
+    pub fn gaps(&self, kind: GapKind) -> &str {
+        match kind {
+            GapKind::Unanswered => &self.gaps_unanswered,
+            GapKind::SubmittedAnyway => &self.gaps_submitted_anyway,
+        }
+    }
+
+    /// All keys of the day in the order the attribution script expects them.
+    pub fn in_script_order(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.counters.as_str())
+            .chain(self.lessons.iter().map(String::as_str))
+            .chain([
+                self.gaps_unanswered.as_str(),
+                self.gaps_submitted_anyway.as_str(),
+            ])
+    }
+}
+
+/// How many keys one day contributes to a script call.
+pub const KEYS_PER_DAY: usize = 10;
+
+/// Formats a date as `YYYY-MM-DD`.
+pub fn format_date(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
+}
+
+/// Parses a `YYYY-MM-DD` date.
+pub fn parse_date(text: &str) -> Option<Date> {
+    let mut parts = text.splitn(3, '-');
+    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
+    let all_digits = |part: &str, length: usize| {
+        part.len() == length && part.bytes().all(|byte| byte.is_ascii_digit())
+    };
+    if !all_digits(year, 4) || !all_digits(month, 2) || !all_digits(day, 2) {
+        return None;
+    }
+    let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
+    Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Month;
+
+    fn march_4th() -> Date {
+        Date::from_calendar_date(2026, Month::March, 4).unwrap()
+    }
+
+    fn acme() -> TenantKeys {
+        KeySpace::new("deflect:")
+            .unwrap()
+            .tenant(&TenantId::parse("acme").unwrap())
+    }
+
+    #[test]
+    fn every_key_of_a_tenant_carries_the_tenant_hash_tag_first() {
+        let keys = acme();
+        let day = keys.day(march_4th());
+        let mut all = vec![keys.stream(), keys.seen("e{1}"), keys.session("s-1")];
+        all.extend(day.in_script_order().map(str::to_owned));
+        for key in all {
+            let tag_start = key.find('{').unwrap();
+            let tag_end = tag_start + key[tag_start..].find('}').unwrap();
+            assert_eq!(&key[tag_start + 1..tag_end], "t:acme", "{key}");
+        }
+    }
+
+    #[test]
+    fn day_keys_are_named_by_date_and_listed_in_script_order() {
+        let day = acme().day(march_4th());
+        assert_eq!(day.counters, "deflect:{t:acme}:day:2026-03-04");
+        assert_eq!(
+            day.lesson_metric(LessonMetric::Deflections),
+            "deflect:{t:acme}:day:2026-03-04:lessons:deflections"
+        );
+        assert_eq!(day.in_script_order().count(), KEYS_PER_DAY);
+    }
+
+    #[test]
+    fn dates_parse_back_from_their_format() {
+        assert_eq!(parse_date(&format_date(march_4th())), Some(march_4th()));
+        assert_eq!(parse_date("2026-02-30"), None);
+        assert_eq!(parse_date("2026-3-04"), None);
+    }
+
+    #[test]
+    fn prefixes_with_braces_are_refused() {
+        assert!(KeySpace::new("x{y}:").is_err());
+        assert!(KeySpace::new("").is_ok());
+    }
+}

@@ -1,0 +1,387 @@
+//! The event sink: a bounded in-memory queue in front of one writer thread that stores
+//! batches in Redis, or in the spool while Redis cannot take them, and replays the spool
+//! in order when Redis is back.
+//!
+//! The writer is an OS thread, not a task: it does blocking Redis and file I/O (fsync),
+//! which must never run on the async executor. Handlers hand it events without blocking
+//! ([`EventSink::submit`] awaits a reply, [`EventSink::record`] does not even wait).
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::error::error_chain;
+
+use super::spool::{Spool, SpoolError};
+use super::store::{RedisEventStore, StoreError, TenantEvent};
+use super::EventMetrics;
+
+/// How one submitted batch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Written to Redis: per event, counted (`true`) or a duplicate (`false`).
+    Stored(Vec<bool>),
+    /// Redis could not take them; they are fsynced in the spool and will be replayed
+    /// (and deduplicated then).
+    Spooled,
+    /// Redis is away and the spool is full: nothing was kept.
+    SpoolFull,
+    /// Redis refused the batch or the spool failed (the log has the cause).
+    Failed,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SinkError {
+    #[error("the event queue is full")]
+    QueueFull,
+    #[error("the event writer is not running")]
+    Stopped,
+    /// The writer did not answer in time; the events may still be stored.
+    #[error("the event writer did not answer in time")]
+    Busy,
+}
+
+/// How long a request waits for the writer at most.
+pub const MAX_ANSWER_WAIT: Duration = Duration::from_secs(30);
+
+/// Settings of the writer thread.
+#[derive(Debug, Clone)]
+pub struct SinkOptions {
+    /// Events the in-memory queue holds at most.
+    pub queue_capacity: usize,
+    /// Events written in one pipeline at most.
+    pub max_batch_events: usize,
+    /// How long to wait before trying Redis again after it failed.
+    pub retry_interval: Duration,
+}
+
+struct WriteRequest {
+    events: Vec<TenantEvent>,
+    reply: Option<oneshot::Sender<WriteOutcome>>,
+}
+
+/// The handle handlers use; cheap to clone.
+#[derive(Clone)]
+pub struct EventSink {
+    sender: SyncSender<WriteRequest>,
+    capacity: usize,
+    metrics: Arc<EventMetrics>,
+}
+
+impl EventSink {
+    /// Starts the writer thread with `store` and `spool` (which may hold records of an
+    /// earlier run: they are replayed first).
+    pub fn start(
+        store: RedisEventStore,
+        spool: Spool,
+        options: SinkOptions,
+        metrics: Arc<EventMetrics>,
+    ) -> std::io::Result<(EventSink, std::thread::JoinHandle<()>)> {
+        // The channel counts requests; the event bound is kept by `metrics.queue_depth`.
+        let (sender, receiver) = mpsc::sync_channel(options.queue_capacity.max(1));
+        metrics
+            .spool_bytes
+            .store(spool.file_bytes(), Ordering::Relaxed);
+        let writer = Writer {
+            store,
+            spool,
+            options: options.clone(),
+            metrics: metrics.clone(),
+            next_replay_attempt: Instant::now(),
+            refusals_of_pending: 0,
+            redis_was_down: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("event-writer".to_owned())
+            .spawn(move || writer.run(receiver))?;
+        Ok((
+            EventSink {
+                sender,
+                capacity: options.queue_capacity,
+                metrics,
+            },
+            thread,
+        ))
+    }
+
+    /// Queues `events` and waits for the writer's answer, at most [`MAX_ANSWER_WAIT`]:
+    /// Redis calls and spool writes have their own timeouts, this bounds the rest.
+    pub async fn submit(&self, events: Vec<TenantEvent>) -> Result<WriteOutcome, SinkError> {
+        if events.is_empty() {
+            return Ok(WriteOutcome::Stored(Vec::new()));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(events, Some(reply))?;
+        match tokio::time::timeout(MAX_ANSWER_WAIT, answer).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(_)) => Err(SinkError::Stopped),
+            Err(_) => Err(SinkError::Busy),
+        }
+    }
+
+    /// Queues `event` without waiting. When the queue is full the event is dropped and
+    /// counted (`deflect_events_dropped_total`): a suggestion never waits for Redis.
+    pub fn record(&self, event: TenantEvent) {
+        if let Err(error) = self.enqueue(vec![event], None) {
+            let dropped = self.metrics.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // Logged at 1, 2, 4, 8 ... so a long outage does not flood the log.
+            if dropped.is_power_of_two() {
+                tracing::warn!(error = %error, dropped_total = dropped, "dropped a suggest event");
+            }
+        }
+    }
+
+    fn enqueue(
+        &self,
+        events: Vec<TenantEvent>,
+        reply: Option<oneshot::Sender<WriteOutcome>>,
+    ) -> Result<(), SinkError> {
+        let count = events.len();
+        let queued = self.metrics.queue_depth.fetch_add(count, Ordering::Relaxed);
+        if queued + count > self.capacity {
+            self.metrics.queue_depth.fetch_sub(count, Ordering::Relaxed);
+            return Err(SinkError::QueueFull);
+        }
+        match self.sender.try_send(WriteRequest { events, reply }) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                self.metrics.queue_depth.fetch_sub(count, Ordering::Relaxed);
+                match error {
+                    TrySendError::Full(_) => Err(SinkError::QueueFull),
+                    TrySendError::Disconnected(_) => Err(SinkError::Stopped),
+                }
+            }
+        }
+    }
+}
+
+struct Writer {
+    store: RedisEventStore,
+    spool: Spool,
+    options: SinkOptions,
+    metrics: Arc<EventMetrics>,
+    next_replay_attempt: Instant,
+    /// Times Redis refused the spool's next records; after a few they are skipped so a
+    /// poisoned record cannot stop the replay forever.
+    refusals_of_pending: u32,
+    redis_was_down: bool,
+}
+
+const MAX_REFUSALS_OF_PENDING: u32 = 3;
+const IDLE_WAKEUP: Duration = Duration::from_secs(1);
+
+impl Writer {
+    fn run(mut self, receiver: Receiver<WriteRequest>) {
+        loop {
+            let wait = if self.spool.pending_bytes() > 0 {
+                self.next_replay_attempt
+                    .saturating_duration_since(Instant::now())
+                    .min(IDLE_WAKEUP)
+            } else {
+                IDLE_WAKEUP
+            };
+            let mut batch = Vec::new();
+            let mut stopping = false;
+            match receiver.recv_timeout(wait) {
+                Ok(request) => {
+                    let mut events_in_batch = request.events.len();
+                    batch.push(request);
+                    while events_in_batch < self.options.max_batch_events {
+                        match receiver.try_recv() {
+                            Ok(request) => {
+                                events_in_batch += request.events.len();
+                                batch.push(request);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => stopping = true,
+            }
+            if self.spool.pending_bytes() > 0 && Instant::now() >= self.next_replay_attempt {
+                self.replay_some();
+            }
+            if !batch.is_empty() {
+                self.write(batch);
+            }
+            if stopping {
+                tracing::info!(
+                    pending_spool_bytes = self.spool.pending_bytes(),
+                    "event writer stopped"
+                );
+                return;
+            }
+        }
+    }
+
+    fn write(&mut self, batch: Vec<WriteRequest>) {
+        let mut events = Vec::new();
+        let mut replies = Vec::with_capacity(batch.len());
+        for request in batch {
+            self.metrics
+                .queue_depth
+                .fetch_sub(request.events.len(), Ordering::Relaxed);
+            let range = events.len()..events.len() + request.events.len();
+            events.extend(request.events);
+            replies.push((range, request.reply));
+        }
+        if self.spool.pending_bytes() > 0 {
+            // Older events wait in the spool: these go behind them to keep the order.
+            self.spool_and_reply(&events, replies);
+            return;
+        }
+        match self.store.write(&events) {
+            Ok(counted) => {
+                self.note_redis_up();
+                let fresh = counted.iter().filter(|fresh| **fresh).count() as u64;
+                self.metrics.counted.fetch_add(fresh, Ordering::Relaxed);
+                self.metrics
+                    .duplicates
+                    .fetch_add(counted.len() as u64 - fresh, Ordering::Relaxed);
+                for (range, reply) in replies {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(WriteOutcome::Stored(counted[range].to_vec()));
+                    }
+                }
+            }
+            Err(error) if error.is_unreachable() => {
+                self.note_redis_down(&error);
+                self.spool_and_reply(&events, replies);
+            }
+            Err(error) => {
+                self.metrics.redis_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %error_chain(&error), events = events.len(), "redis refused a batch of events");
+                for (_, reply) in replies {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(WriteOutcome::Failed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Spools each request's events on its own (a small request may still fit when a
+    /// large one does not), then fsyncs once and answers.
+    fn spool_and_reply(
+        &mut self,
+        events: &[TenantEvent],
+        replies: Vec<(
+            std::ops::Range<usize>,
+            Option<oneshot::Sender<WriteOutcome>>,
+        )>,
+    ) {
+        for (range, reply) in replies {
+            let outcome = match self.spool.append(&events[range.clone()]) {
+                Ok(()) => {
+                    self.metrics
+                        .spooled
+                        .fetch_add(range.len() as u64, Ordering::Relaxed);
+                    WriteOutcome::Spooled
+                }
+                Err(SpoolError::Full { max_bytes }) => {
+                    tracing::warn!(max_bytes, events = range.len(), "event spool is full");
+                    if reply.is_none() {
+                        self.metrics
+                            .dropped
+                            .fetch_add(range.len() as u64, Ordering::Relaxed);
+                    }
+                    WriteOutcome::SpoolFull
+                }
+                Err(error) => {
+                    tracing::error!(error = %error_chain(&error), path = %self.spool.path().display(), "failed to write the event spool");
+                    if reply.is_none() {
+                        self.metrics
+                            .dropped
+                            .fetch_add(range.len() as u64, Ordering::Relaxed);
+                    }
+                    WriteOutcome::Failed
+                }
+            };
+            if let Some(reply) = reply {
+                let _ = reply.send(outcome);
+            }
+        }
+        self.metrics
+            .spool_bytes
+            .store(self.spool.file_bytes(), Ordering::Relaxed);
+    }
+
+    /// Replays spooled records in order until the spool is empty, Redis fails, or a
+    /// time slice is used up (so new requests are not kept waiting long).
+    fn replay_some(&mut self) {
+        let started = Instant::now();
+        while self.spool.pending_bytes() > 0 && started.elapsed() < Duration::from_millis(200) {
+            let (events, next_offset) = match self.spool.read_pending(self.options.max_batch_events)
+            {
+                Ok(read) => read,
+                Err(error) => {
+                    tracing::error!(error = %error_chain(&error), "failed to read the event spool");
+                    self.next_replay_attempt = Instant::now() + self.options.retry_interval;
+                    return;
+                }
+            };
+            let stored = self.store.write(&events);
+            match stored {
+                Ok(counted) => {
+                    self.note_redis_up();
+                    self.refusals_of_pending = 0;
+                    let fresh = counted.iter().filter(|fresh| **fresh).count() as u64;
+                    self.metrics.counted.fetch_add(fresh, Ordering::Relaxed);
+                    self.metrics
+                        .duplicates
+                        .fetch_add(counted.len() as u64 - fresh, Ordering::Relaxed);
+                    self.metrics
+                        .replayed
+                        .fetch_add(counted.len() as u64, Ordering::Relaxed);
+                }
+                Err(error) if error.is_unreachable() => {
+                    self.note_redis_down(&error);
+                    return;
+                }
+                Err(error) => {
+                    self.metrics.redis_errors.fetch_add(1, Ordering::Relaxed);
+                    self.refusals_of_pending += 1;
+                    if self.refusals_of_pending < MAX_REFUSALS_OF_PENDING {
+                        tracing::error!(error = %error_chain(&error), "redis refused spooled events; will retry");
+                        self.next_replay_attempt = Instant::now() + self.options.retry_interval;
+                        return;
+                    }
+                    tracing::error!(error = %error_chain(&error), events = events.len(), "redis keeps refusing spooled events; skipping them");
+                    self.metrics
+                        .dropped
+                        .fetch_add(events.len() as u64, Ordering::Relaxed);
+                    self.refusals_of_pending = 0;
+                }
+            }
+            if let Err(error) = self.spool.mark_replayed(next_offset) {
+                tracing::error!(error = %error_chain(&error), "failed to truncate the event spool");
+            }
+            self.metrics
+                .spool_bytes
+                .store(self.spool.file_bytes(), Ordering::Relaxed);
+        }
+        if self.spool.pending_bytes() == 0 {
+            tracing::info!("event spool replayed into redis");
+        }
+    }
+
+    fn note_redis_down(&mut self, error: &StoreError) {
+        self.metrics.redis_errors.fetch_add(1, Ordering::Relaxed);
+        self.next_replay_attempt = Instant::now() + self.options.retry_interval;
+        if !self.redis_was_down {
+            tracing::warn!(error = %error_chain(error), "redis is unreachable; spooling events");
+            self.redis_was_down = true;
+        }
+    }
+
+    fn note_redis_up(&mut self) {
+        if self.redis_was_down {
+            tracing::info!("redis is reachable again");
+            self.redis_was_down = false;
+        }
+    }
+}

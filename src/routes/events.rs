@@ -1,0 +1,187 @@
+//! `/v1/events`: what customers did with suggestions, in batches.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Authorized, SuggestScopes};
+use crate::domain::DeflectionEvent;
+use crate::error::{ApiError, ErrorCode};
+use crate::events::answers::now_milliseconds;
+use crate::events::redaction::redact_personal_data;
+use crate::events::{SinkError, TenantEvent, WriteOutcome};
+use crate::startup::AppState;
+
+use super::{json_config, BodyLimits};
+
+pub(super) fn configure(config: &mut web::ServiceConfig, limits: &BodyLimits) {
+    config.service(
+        web::resource("/v1/events")
+            .app_data(json_config(limits.events_json_bytes))
+            .route(web::post().to(record_events))
+            .default_service(web::to(super::method_not_allowed)),
+    );
+}
+
+/// The body of `POST /v1/events`. Events stay raw JSON here so each is parsed on its
+/// own: one malformed event is rejected without sinking the batch.
+#[derive(Debug, Deserialize)]
+struct EventBatchBody {
+    events: Vec<serde_json::Value>,
+}
+
+/// What became of one event.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum EventStatus {
+    Accepted,
+    Duplicate,
+    Rejected,
+}
+
+#[derive(Debug, Serialize)]
+struct EventResult {
+    /// Position of the event in the batch.
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<String>,
+    status: EventStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct BatchAnswer {
+    accepted: usize,
+    duplicates: usize,
+    rejected: usize,
+    /// True when Redis was unreachable and the accepted events wait in the spool (they
+    /// are counted, once, when Redis is back).
+    spooled: bool,
+    results: Vec<EventResult>,
+}
+
+#[tracing::instrument(name = "record events", skip_all, fields(tenant = %authorized.caller.tenant))]
+async fn record_events(
+    authorized: Authorized<SuggestScopes>,
+    state: web::Data<AppState>,
+    body: web::Json<EventBatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = authorized.caller.tenant;
+    let raw_events = body.into_inner().events;
+    let intake = state.event_intake;
+    if raw_events.len() > intake.max_events_per_request {
+        return Err(ApiError::new(
+            ErrorCode::InvalidEventBatch,
+            format!(
+                "a batch holds at most {} events; this one has {}",
+                intake.max_events_per_request,
+                raw_events.len()
+            ),
+        ));
+    }
+    let now_ms = now_milliseconds();
+    let mut results = Vec::with_capacity(raw_events.len());
+    let mut valid = Vec::with_capacity(raw_events.len());
+    for (index, raw) in raw_events.into_iter().enumerate() {
+        let event_id = raw
+            .get("event_id")
+            .and_then(|id| id.as_str())
+            .map(str::to_owned);
+        match DeflectionEvent::parse(raw, now_ms, intake.max_event_age_days) {
+            Ok(mut event) => {
+                // Reasons are free text customers type: kept, but never with their
+                // e-mail address or phone number in it.
+                event.reason = event.reason.as_deref().map(redact_personal_data);
+                results.push(EventResult {
+                    index,
+                    event_id: Some(event.event_id.clone()),
+                    status: EventStatus::Accepted,
+                    code: None,
+                    message: None,
+                });
+                valid.push(TenantEvent {
+                    tenant: tenant.clone(),
+                    event,
+                });
+            }
+            Err(problem) => results.push(EventResult {
+                index,
+                event_id,
+                status: EventStatus::Rejected,
+                code: Some(problem.code()),
+                message: Some(problem.to_string()),
+            }),
+        }
+    }
+    let rejected = results.len() - valid.len();
+    state
+        .metrics
+        .events
+        .rejected
+        .fetch_add(rejected as u64, std::sync::atomic::Ordering::Relaxed);
+
+    let outcome = state.events.submit(valid).await.map_err(sink_error)?;
+    let spooled = match outcome {
+        WriteOutcome::Stored(counted) => {
+            let accepted_results = results
+                .iter_mut()
+                .filter(|result| result.status == EventStatus::Accepted);
+            for (result, fresh) in accepted_results.zip(counted) {
+                if !fresh {
+                    result.status = EventStatus::Duplicate;
+                }
+            }
+            false
+        }
+        WriteOutcome::Spooled => true,
+        WriteOutcome::SpoolFull => {
+            return Err(ApiError::new(
+                ErrorCode::EventSpoolFull,
+                "events cannot be stored right now (redis is unreachable and the spool is full); retry later",
+            ))
+        }
+        WriteOutcome::Failed => {
+            return Err(ApiError::internal(
+                "events could not be stored",
+                &std::io::Error::other("the event writer failed; see its log lines"),
+            ))
+        }
+    };
+    let count = |status: EventStatus| {
+        results
+            .iter()
+            .filter(|result| result.status == status)
+            .count()
+    };
+    let answer = BatchAnswer {
+        accepted: count(EventStatus::Accepted),
+        duplicates: count(EventStatus::Duplicate),
+        rejected,
+        spooled,
+        results,
+    };
+    tracing::debug!(
+        accepted = answer.accepted,
+        duplicates = answer.duplicates,
+        rejected = answer.rejected,
+        spooled,
+        "events recorded"
+    );
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+fn sink_error(error: SinkError) -> ApiError {
+    match error {
+        SinkError::QueueFull => ApiError::new(
+            ErrorCode::EventQueueFull,
+            "too many events are waiting to be stored; retry shortly",
+        ),
+        SinkError::Busy => ApiError::new(
+            ErrorCode::EventQueueFull,
+            "the event writer is too busy to answer; retry the batch (its event ids make that safe)",
+        ),
+        SinkError::Stopped => ApiError::internal("the event writer is not running", &error),
+    }
+}

@@ -1,0 +1,141 @@
+//! `/v1/stats/*`: the counters, for ops.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use time::{Date, Duration, OffsetDateTime};
+
+use crate::auth::{Authorized, OpsScopes};
+use crate::error::{ApiError, ErrorCode};
+use crate::events::keys::parse_date;
+use crate::events::stats::{DayRange, StatsError};
+use crate::startup::AppState;
+
+pub(super) fn configure(config: &mut web::ServiceConfig) {
+    for (path, handler) in [
+        ("/v1/stats/summary", web::get().to(get_summary)),
+        ("/v1/stats/lessons", web::get().to(get_lessons)),
+        ("/v1/stats/gaps", web::get().to(get_gaps)),
+    ] {
+        config.service(
+            web::resource(path)
+                .route(handler)
+                .default_service(web::to(super::method_not_allowed)),
+        );
+    }
+}
+
+/// The longest range one request may ask for.
+const MAX_RANGE_DAYS: i64 = 366;
+const DEFAULT_RANGE_DAYS: i64 = 7;
+const DEFAULT_LESSONS: usize = 50;
+const MAX_LESSONS: usize = 1_000;
+const DEFAULT_GAPS: usize = 20;
+const MAX_GAPS: usize = 200;
+
+#[derive(Debug, Deserialize)]
+struct StatsParams {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+}
+
+fn parse_range(params: &StatsParams) -> Result<DayRange, ApiError> {
+    let parse = |name: &str, raw: &Option<String>| -> Result<Option<Date>, ApiError> {
+        raw.as_deref()
+            .map(|text| {
+                parse_date(text.trim()).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InvalidQueryParameter,
+                        format!("{name} must be a date such as 2026-03-14 (UTC)"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let to = parse("to", &params.to)?.unwrap_or_else(|| OffsetDateTime::now_utc().date());
+    let from = parse("from", &params.from)?
+        .unwrap_or_else(|| to.saturating_sub(Duration::days(DEFAULT_RANGE_DAYS - 1)));
+    if from > to {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQueryParameter,
+            "from must not be after to",
+        ));
+    }
+    if (to - from).whole_days() >= MAX_RANGE_DAYS {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQueryParameter,
+            format!("a range covers at most {MAX_RANGE_DAYS} days"),
+        ));
+    }
+    Ok(DayRange { from, to })
+}
+
+fn parse_limit(raw: Option<usize>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(limit) if (1..=max).contains(&limit) => Ok(limit),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidQueryParameter,
+            format!("limit must be between 1 and {max}"),
+        )),
+    }
+}
+
+fn stats_error(error: StatsError) -> ApiError {
+    tracing::warn!(error = %error, cause = ?std::error::Error::source(&error).map(ToString::to_string), "stats read failed");
+    ApiError::new(
+        ErrorCode::StatsUnavailable,
+        "the counters cannot be read right now (redis is unreachable); retry later",
+    )
+}
+
+#[tracing::instrument(name = "stats summary", skip_all, fields(tenant = %authorized.caller.tenant))]
+async fn get_summary(
+    authorized: Authorized<OpsScopes>,
+    state: web::Data<AppState>,
+    params: web::Query<StatsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = authorized.caller.tenant;
+    let range = parse_range(&params)?;
+    let cost = state.cost_per_ticket(&tenant);
+    let summary = state
+        .stats
+        .summary(&tenant, range, cost)
+        .await
+        .map_err(stats_error)?;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
+#[tracing::instrument(name = "stats lessons", skip_all, fields(tenant = %authorized.caller.tenant))]
+async fn get_lessons(
+    authorized: Authorized<OpsScopes>,
+    state: web::Data<AppState>,
+    params: web::Query<StatsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = authorized.caller.tenant;
+    let range = parse_range(&params)?;
+    let limit = parse_limit(params.limit, DEFAULT_LESSONS, MAX_LESSONS)?;
+    let lessons = state
+        .stats
+        .lessons(&tenant, range, limit)
+        .await
+        .map_err(stats_error)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "lessons": lessons })))
+}
+
+#[tracing::instrument(name = "stats gaps", skip_all, fields(tenant = %authorized.caller.tenant))]
+async fn get_gaps(
+    authorized: Authorized<OpsScopes>,
+    state: web::Data<AppState>,
+    params: web::Query<StatsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = authorized.caller.tenant;
+    let range = parse_range(&params)?;
+    let limit = parse_limit(params.limit, DEFAULT_GAPS, MAX_GAPS)?;
+    let gaps = state
+        .stats
+        .gaps(&tenant, range, limit)
+        .await
+        .map_err(stats_error)?;
+    Ok(HttpResponse::Ok().json(gaps))
+}
