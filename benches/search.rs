@@ -27,6 +27,7 @@ use deflect::search::document::index_document;
 use deflect::search::schema::ContentSchema;
 use deflect::search::writer::WriterOptions;
 use deflect::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
+use deflect::search_threads::SearchThreads;
 use deflect::suggest::SuggestService;
 
 use catalog::{Catalog, DraftKind, DraftMaker, Vocabulary};
@@ -121,9 +122,11 @@ fn main() {
 
     // Reopened as `deflect serve` opens it: the reader sees the merged segments.
     let index = ContentIndex::open_or_create(&index_path).expect("the index reopens");
+    // The benchmark calls the blocking path directly, as the search threads do.
     let service = SuggestService::new(
         ContentSearcher::new(index, settings.search.tuning()),
         settings.search.default_locale.clone(),
+        SearchThreads::start(1).expect("a search thread starts"),
     );
     let only = std::env::var("DEFLECT_BENCH_ONLY").ok();
     let is_selected = |name: &str| {

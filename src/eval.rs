@@ -19,6 +19,7 @@ use crate::events::feedback::{boosts_from_figures, rerank, LessonBoosts};
 use crate::events::stats::LessonFigures;
 use crate::search::confidence::ConfidenceInputs;
 use crate::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
+use crate::search_threads::SearchThreads;
 use crate::suggest::{SuggestService, Suggestions};
 
 /// Ranks looked at for MRR and nDCG.
@@ -270,9 +271,11 @@ impl EvalSet {
         drop(store);
         writer_thread.join().ok();
         Ok(EvalSet {
+            // Evaluation calls the blocking path directly; one idle search thread.
             service: SuggestService::new(
                 ContentSearcher::new(index, settings.search.tuning()),
                 settings.search.default_locale.clone(),
+                SearchThreads::start(1).context("failed to start a search thread")?,
             ),
             tenant,
             documents: documents.len(),

@@ -13,6 +13,7 @@ pub mod ndjson;
 pub mod redis_probe;
 pub mod routes;
 pub mod search;
+pub mod search_threads;
 pub mod startup;
 pub mod suggest;
 pub mod telemetry;

@@ -28,6 +28,7 @@ use crate::middleware::{cors, expose_request_id};
 use crate::redis_probe::RedisProbe;
 use crate::routes::{self, BodyLimits};
 use crate::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
+use crate::search_threads::SearchThreads;
 use crate::suggest::SuggestService;
 
 /// Shared state of every request handler.
@@ -100,7 +101,13 @@ impl Application {
 
         let (events, stats) = start_events(&settings, event_metrics)?;
         let searcher = ContentSearcher::new(index, settings.search.tuning());
-        let mut suggest = SuggestService::new(searcher, settings.search.default_locale.clone());
+        let search_threads =
+            SearchThreads::one_per_core().context("failed to start the search threads")?;
+        let mut suggest = SuggestService::new(
+            searcher,
+            settings.search.default_locale.clone(),
+            search_threads,
+        );
         if settings.feedback.enabled {
             let feedback = RankingFeedback::default();
             let tenants = keys.tenants();

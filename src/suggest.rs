@@ -3,24 +3,20 @@
 //! The HTTP route, the helpdesk webhooks and `deflect eval` all call this one path, so
 //! the relevance figures in README are the figures of production.
 
-use std::sync::Arc;
-
-use serde::Serialize;
-use tokio::sync::Semaphore;
-
 use crate::domain::{DraftTicket, TenantId};
 use crate::events::feedback::{rerank, RankingFeedback};
 use crate::search::confidence::ConfidenceInputs;
 use crate::search::searcher::SearchOutcome;
 use crate::search::{ContentQuery, ContentSearcher, IndexError};
-use crate::telemetry::spawn_blocking_in_span;
+use crate::search_threads::{SearchThreadError, SearchThreads};
+use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SuggestError {
     #[error("search failed")]
     Search(#[from] IndexError),
-    #[error("the search task failed")]
-    Task(#[from] tokio::task::JoinError),
+    #[error("the search did not finish")]
+    Thread(#[from] SearchThreadError),
 }
 
 /// The answer to a suggest request.
@@ -83,20 +79,22 @@ pub struct CourseRef {
 pub struct SuggestService {
     searcher: ContentSearcher,
     default_locale: String,
-    /// One permit per core: searches beyond that wait here, in the async runtime,
-    /// instead of piling up as blocking threads that only steal each other's CPU.
-    search_permits: Arc<Semaphore>,
+    /// One thread per core runs the searches (see `search_threads.rs`).
+    search_threads: SearchThreads,
     /// Per-lesson multipliers from the deflection counters (`[feedback]`), when on.
     feedback: Option<RankingFeedback>,
 }
 
 impl SuggestService {
-    pub fn new(searcher: ContentSearcher, default_locale: String) -> SuggestService {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    pub fn new(
+        searcher: ContentSearcher,
+        default_locale: String,
+        search_threads: SearchThreads,
+    ) -> SuggestService {
         SuggestService {
             searcher,
             default_locale,
-            search_permits: Arc::new(Semaphore::new(cores)),
+            search_threads,
             feedback: None,
         }
     }
@@ -107,21 +105,18 @@ impl SuggestService {
         self
     }
 
-    /// Searches for `draft` of `tenant` on a blocking thread, at most one search per
-    /// core at a time.
+    /// Searches for `draft` of `tenant` on one of the search threads (one per core; the
+    /// others wait their turn).
     pub async fn suggest(
         &self,
         tenant: TenantId,
         draft: DraftTicket,
     ) -> Result<Suggestions, SuggestError> {
-        let _permit = self
-            .search_permits
-            .acquire()
-            .await
-            .expect("the search semaphore is never closed");
         let service = self.clone();
-        let suggestions =
-            spawn_blocking_in_span(move || service.suggest_blocking(tenant, &draft)).await??;
+        let suggestions = self
+            .search_threads
+            .run(move || service.suggest_blocking(tenant, &draft))
+            .await??;
         Ok(suggestions)
     }
 
