@@ -589,30 +589,50 @@ async fn stats_summary(client: &reqwest::Client, base: &str) -> Value {
 
 /// Deletes the benchmark's keys from the shared Redis.
 async fn remove_keys(key_prefix: &str) {
-    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else {
-        return;
+    let connected = match redis::Client::open("redis://127.0.0.1:6379") {
+        Ok(client) => client.get_multiplexed_async_connection().await,
+        Err(error) => Err(error),
     };
-    let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
-        return;
+    let mut connection = match connected {
+        Ok(connection) => connection,
+        Err(error) => {
+            eprintln!(
+                "could not reach Redis to remove the benchmark's keys ({key_prefix}*): {error}"
+            );
+            return;
+        }
     };
     let mut cursor: u64 = 0;
     let mut removed = 0usize;
     loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+        let scanned: Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
             .arg(format!("{key_prefix}*"))
             .arg("COUNT")
             .arg(1000)
             .query_async(&mut connection)
-            .await
-            .unwrap_or((0, Vec::new()));
+            .await;
+        let (next, keys) = match scanned {
+            Ok(page) => page,
+            Err(error) => {
+                // Say so: a silent failure leaves hundreds of thousands of keys behind.
+                eprintln!(
+                    "could not list the benchmark's keys ({error}); remove them with: \
+                     redis-cli --scan --pattern '{key_prefix}*' | xargs -n 1000 redis-cli unlink"
+                );
+                return;
+            }
+        };
         if !keys.is_empty() {
             removed += keys.len();
-            let _: Result<(), _> = redis::cmd("DEL")
+            let deleted: Result<(), _> = redis::cmd("UNLINK")
                 .arg(&keys)
                 .query_async(&mut connection)
                 .await;
+            if let Err(error) = deleted {
+                eprintln!("could not remove {} benchmark keys: {error}", keys.len());
+            }
         }
         if next == 0 {
             break;
