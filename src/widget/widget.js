@@ -241,6 +241,7 @@
     }).slice(0, this.limit);
     if (!results.length) return this.hide();
     this.list.textContent = '';
+    this.list.setAttribute('data-suggestion-id', answer.suggestion_id);
     for (var i = 0; i < results.length; i++) this.list.appendChild(this.item(results[i], answer.suggestion_id));
     this.panel.hidden = false;
     this.resolvedBox.hidden = true;

@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
@@ -82,8 +82,11 @@ pub struct TestApp {
     pub globex: TenantKeys,
     /// The settings the application was built with.
     pub settings: Settings,
-    server: ServerHandle,
+    /// The running instance (another one after [`TestApp::start_again`]).
+    server: Mutex<ServerHandle>,
     _index_directory: TempDir,
+    /// Index and spool directories of instances started again.
+    restart_directories: Mutex<Vec<TempDir>>,
 }
 
 /// Starts deflect with an empty index and Redis at 127.0.0.1:6379.
@@ -158,8 +161,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         acme,
         globex,
         settings,
-        server,
+        server: Mutex::new(server),
         _index_directory: index_directory,
+        restart_directories: Mutex::new(Vec::new()),
     }
 }
 
@@ -234,7 +238,26 @@ impl TestApp {
 
     /// Stops the service (its port then refuses connections), as an outage would.
     pub async fn stop(&self) {
-        self.server.stop(false).await;
+        let server = self.server.lock().unwrap().clone();
+        server.stop(false).await;
+    }
+
+    /// Starts the stopped service again on the same port with the same settings and
+    /// Redis key prefix, in fresh index and spool directories: as a restarted deployment
+    /// (or another instance behind the same address). Its index holds only what loads at
+    /// startup (the demo catalog, when configured).
+    pub async fn start_again(&self) {
+        let directory = tempfile::tempdir().expect("failed to create a temporary directory");
+        let mut settings = self.settings.clone();
+        settings.server.port = self.port;
+        settings.index.path = directory.path().join("index");
+        settings.events.spool_path = directory.path().join("spool").join("events.spool");
+        let application = Application::build(settings)
+            .await
+            .expect("failed to start the application again");
+        *self.server.lock().unwrap() = application.server_handle();
+        tokio::spawn(application.run_until_stopped());
+        self.restart_directories.lock().unwrap().push(directory);
     }
 
     /// The value of one sample of `GET /metrics`, e.g.

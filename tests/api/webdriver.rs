@@ -24,8 +24,10 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Keys of the WebDriver protocol, for [`Browser::type_into`].
+pub const BACKSPACE: &str = "\u{E003}";
 pub const TAB: &str = "\u{E004}";
 pub const ENTER: &str = "\u{E007}";
+pub const ESCAPE: &str = "\u{E00C}";
 pub const ARROW_UP: &str = "\u{E013}";
 pub const ARROW_DOWN: &str = "\u{E015}";
 

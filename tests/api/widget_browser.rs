@@ -7,8 +7,11 @@
 //!    explicit deflection, credited to that lesson, once.
 //! 3. A second session that types, opens nothing and submits: submitted, no deflection.
 //! 4. On a helpdesk page of another origin (CORS, German): a customer who opens a lesson
-//!    and leaves is deflected through a cross-origin beacon; with the service stopped, the
-//!    form still submits normally.
+//!    and leaves is deflected through a cross-origin beacon; a vote sent while deflect is
+//!    down is retried with its event id and counts once; with the service stopped, the
+//!    form still submits normally, and the next page sends the lost submission.
+//! 5. The draft rules: three letters (two CJK characters), a repeated draft is not sent
+//!    again, Escape closes the suggestions.
 //!
 //! Screenshots go to `target/browser-tests/`.
 
@@ -20,7 +23,9 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with_demo_page_and, TestApp};
-use crate::webdriver::{artifact_path, Browser, ARROW_DOWN, ARROW_UP, ENTER, TAB};
+use crate::webdriver::{
+    artifact_path, Browser, ARROW_DOWN, ARROW_UP, BACKSPACE, ENTER, ESCAPE, TAB,
+};
 
 /// A draft whose best match in the demo catalog is a lesson (with a duration).
 const DRAFT: &str = "The VAT number on my invoice is wrong";
@@ -31,10 +36,14 @@ const KEYSTROKE_PAUSE: Duration = Duration::from_millis(60);
 /// The widget's debounce, less a little for the timer's and the clock's granularity.
 const DEBOUNCE_MS: f64 = 390.0;
 
-/// Records, in the page, when the customer typed and when the widget asked for
-/// suggestions (wrapping `fetch`, as the browser's network log would show them).
+/// A pause well over the debounce, after which a widget that should send a request has.
+const PAUSE: Duration = Duration::from_millis(1000);
+
+/// Records, in the page, when the customer typed, when the widget asked for suggestions
+/// and which events it sent, with how each send ended (wrapping `fetch`, as the browser's
+/// network log would show them), and any script error.
 const RECORDER: &str = r#"
-    window.deflectTest = {inputs: [], suggests: [], errors: []};
+    window.deflectTest = {inputs: [], suggests: [], events: [], errors: []};
     document.addEventListener('input', function () {
         window.deflectTest.inputs.push(performance.now());
     }, true);
@@ -46,14 +55,33 @@ const RECORDER: &str = r#"
     });
     var originalFetch = window.fetch;
     window.fetch = function (url, options) {
+        var body = JSON.parse(options.body);
         if (String(url).indexOf('/v1/suggest') >= 0) {
-            window.deflectTest.suggests.push({at: performance.now(), body: JSON.parse(options.body)});
+            var request = {at: performance.now(), body: body};
+            window.deflectTest.suggests.push(request);
+            return originalFetch.apply(this, arguments).then(function (response) {
+                response.clone().json().then(function (answer) {
+                    request.suggestionId = answer.suggestion_id;
+                }, function () {});
+                return response;
+            });
         }
-        return originalFetch.apply(this, arguments);
+        var send = {
+            ids: body.events.map(function (event) { return event.event_id; }),
+            types: body.events.map(function (event) { return event.type; })
+        };
+        window.deflectTest.events.push(send);
+        return originalFetch.apply(this, arguments).then(function (response) {
+            send.status = response.status;
+            return response;
+        }, function (error) {
+            send.failed = true;
+            throw error;
+        });
     };
 "#;
 
-/// What the widget shows, read from the page.
+/// What the widget shows, read from the page (null when it shows nothing).
 const SHOWN_SUGGESTIONS: &str = r#"
     var panel = document.querySelector('.deflect-panel');
     if (!panel || panel.hidden) return null;
@@ -84,7 +112,7 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
         browser.type_into(&description, &letter.to_string()).await;
         tokio::time::sleep(KEYSTROKE_PAUSE).await;
     }
-    let shown = wait_for_suggestions(&browser).await;
+    let shown = wait_for_suggestions(&browser, DRAFT).await;
     browser
         .screenshot(&artifact_path("demo-suggestions.png"))
         .await;
@@ -235,13 +263,14 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
 
     // Act 3: a second session types, opens nothing and submits the form.
     browser.open(&app.url("/demo")).await;
+    browser.execute(RECORDER, vec![]).await;
     let subject = browser.find("#subject").await;
     browser.type_into(&subject, "Timesheets").await;
     let description = browser.find("#description").await;
     browser
         .type_into(&description, "How do I export timesheets to Excel")
         .await;
-    wait_for_suggestions(&browser).await;
+    wait_for_suggestions(&browser, "How do I export timesheets to Excel").await;
     // The beacon's events, left in the outbox, were sent again by this page: duplicates.
     browser
         .wait_until("the outbox to be confirmed", 20, || async {
@@ -315,7 +344,7 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
     browser
         .type_into(&description, "Ich habe mein Passwort vergessen")
         .await;
-    let shown = wait_for_suggestions(&browser).await;
+    let shown = wait_for_suggestions(&browser, "Ich habe mein Passwort vergessen").await;
     browser
         .screenshot(&artifact_path("helpdesk-german.png"))
         .await;
@@ -343,7 +372,8 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
     assert_eq!(total["deflections"], 1, "{total}");
     assert_eq!(app.lesson_figures(&lesson_id).await["deflections"], 1);
 
-    // Act 2: a new draft; deflect stops while the customer types; they submit.
+    // Act 2: a new draft. deflect stops while the customer reads the suggestions and
+    // answers "No"; the widget keeps the event and sends it again once deflect is back.
     browser.open(&form_url).await;
     browser.execute(RECORDER, vec![]).await;
     let subject = browser.find("#subject").await;
@@ -355,9 +385,48 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
             "Die Umsatzsteuer auf meiner Rechnung ist falsch",
         )
         .await;
-    wait_for_suggestions(&browser).await;
-    let requests_before_the_outage = suggest_requests(&browser).await;
+    let shown =
+        wait_for_suggestions(&browser, "Die Umsatzsteuer auf meiner Rechnung ist falsch").await;
+    let voted_lesson = shown[0]["id"].as_str().unwrap().to_owned();
     app.stop().await;
+    browser
+        .click(&browser.find(".deflect-item .deflect-no").await)
+        .await;
+    browser
+        .wait_until("the vote's first send to fail", 20, || async {
+            let sends = event_sends(&browser).await;
+            sends
+                .iter()
+                .any(|send| send["types"] == json!(["not_helpful"]) && send["failed"] == true)
+                .then_some(())
+        })
+        .await;
+    app.start_again().await;
+
+    // Assert 2: the vote counted once, from a retry with the same event id.
+    let total = wait_for_total(&browser, &app, "the retried vote", |total| {
+        total["not_helpful"] == 1
+    })
+    .await;
+    assert_eq!(total["sessions"], 2, "{total}");
+    assert_eq!(app.lesson_figures(&voted_lesson).await["not_helpful"], 1);
+    let sends = event_sends(&browser).await;
+    let vote_sends: Vec<&Value> = sends
+        .iter()
+        .filter(|send| send["types"] == json!(["not_helpful"]))
+        .collect();
+    assert!(vote_sends.len() >= 2, "{sends:?}");
+    assert!(
+        vote_sends
+            .iter()
+            .all(|send| send["ids"] == vote_sends[0]["ids"]),
+        "{sends:?}"
+    );
+    assert_eq!(vote_sends.last().unwrap()["status"], 200, "{sends:?}");
+
+    // Act 3: deflect stops again; the customer types on and submits the form.
+    app.stop().await;
+    let requests_before_the_outage = suggest_requests(&browser).await;
     browser.type_into(&description, ", bitte korrigieren").await;
     browser
         .wait_until("the failed request to hide the suggestions", 20, || async {
@@ -366,11 +435,14 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
             (requests > requests_before_the_outage && shown.is_null()).then_some(())
         })
         .await;
+    let errors = browser
+        .execute("return window.deflectTest.errors;", vec![])
+        .await;
     browser
         .click(&browser.find("button[type=submit]").await)
         .await;
 
-    // Assert 2: the helpdesk got the ticket as typed; the widget raised no error.
+    // Assert 3: the helpdesk got the ticket as typed; the widget raised no error.
     let received = browser
         .wait_until("the helpdesk to receive the ticket", 20, || async {
             tickets.lock().unwrap().first().cloned()
@@ -385,23 +457,141 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
         browser.text(&browser.find("h1").await).await,
         "Ticket erhalten"
     );
-    let errors = browser
-        .execute(
-            "return window.deflectTest ? window.deflectTest.errors : [];",
-            vec![],
-        )
-        .await;
     assert_eq!(errors, json!([]));
+
+    // Act 4: deflect is back; the next page with the widget sends what the last one could
+    // not (the submission's beacon went nowhere).
+    app.start_again().await;
+    browser.open(&form_url).await;
+
+    // Assert 4: the submission counted, and nothing counted twice.
+    let total = wait_for_total(&browser, &app, "the stored ticket_submitted", |total| {
+        total["submitted"] == 1
+    })
+    .await;
+    for (figure, expected) in [
+        ("sessions", 2),
+        ("opened", 1),
+        ("not_helpful", 1),
+        ("abandoned", 1),
+        ("deflections", 1),
+    ] {
+        assert_eq!(total[figure], expected, "{figure} in {total}");
+    }
+    browser
+        .wait_until("the outbox to be confirmed", 20, || async {
+            let stored = browser
+                .execute("return window.localStorage.length;", vec![])
+                .await;
+            (stored == 0).then_some(())
+        })
+        .await;
 }
 
-/// Waits until the widget shows suggestions and returns them.
-async fn wait_for_suggestions(browser: &Browser) -> Vec<Value> {
+#[tokio::test]
+async fn the_widget_waits_for_three_letters_or_two_cjk_skips_a_repeated_draft_and_closes_on_escape()
+{
+    // Arrange
+    let app = spawn_app_with_demo_page_and(|_| {}).await;
+    let browser = Browser::launch().await;
+    browser.open(&app.url("/demo")).await;
+    browser.execute(RECORDER, vec![]).await;
+    let description = browser.find("#description").await;
+
+    // Act 1: two letters, a pause longer than the debounce, a third letter.
+    browser.type_into(&description, "ab").await;
+    tokio::time::sleep(PAUSE).await;
+    browser.type_into(&description, "c").await;
+    let first = wait_for_request(&browser, 1).await;
+    // A letter typed and deleted at once, a pause, then another letter.
     browser
-        .wait_until("suggestions to appear", 20, || async {
+        .type_into(&description, &format!("x{BACKSPACE}"))
+        .await;
+    tokio::time::sleep(PAUSE).await;
+    browser.type_into(&description, "d").await;
+    let second = wait_for_request(&browser, 2).await;
+
+    // Assert 1: "ab" and the repeated "abc" cost no request.
+    assert_eq!(first["description"], "abc");
+    assert_eq!(second["description"], "abcd");
+
+    // Act 2: a new page; one CJK character, a pause, a second one.
+    browser.open(&app.url("/demo")).await;
+    browser.execute(RECORDER, vec![]).await;
+    let description = browser.find("#description").await;
+    browser.type_into(&description, "密").await;
+    tokio::time::sleep(PAUSE).await;
+    browser.type_into(&description, "码").await;
+    let cjk = wait_for_request(&browser, 1).await;
+
+    // Assert 2: two CJK characters are enough, one is not.
+    assert_eq!(cjk["description"], "密码");
+
+    // Act 3: suggestions, Tab into them, Escape.
+    browser.open(&app.url("/demo")).await;
+    browser.execute(RECORDER, vec![]).await;
+    let description = browser.find("#description").await;
+    browser.type_into(&description, "reset my password").await;
+    wait_for_suggestions(&browser, "reset my password").await;
+    browser.type_into(&description, TAB).await;
+    browser.press(ESCAPE).await;
+
+    // Assert 3: closed, and the focus is back in the field.
+    assert!(browser.execute(SHOWN_SUGGESTIONS, vec![]).await.is_null());
+    let focused = browser
+        .execute("return document.activeElement.id;", vec![])
+        .await;
+    assert_eq!(focused, "description");
+}
+
+/// Whether the widget shows its answer to the description `arguments[0]` (not an answer
+/// to an earlier part of the draft, which a later one would replace).
+const ANSWER_TO_DRAFT_SHOWN: &str = r#"
+    var requests = window.deflectTest.suggests;
+    var latest = requests[requests.length - 1];
+    var list = document.querySelector('.deflect-list');
+    return !!(latest && latest.body.description === arguments[0] && latest.suggestionId
+        && list && list.getAttribute('data-suggestion-id') === latest.suggestionId);
+"#;
+
+/// Waits until the widget shows its answer to the draft whose description is
+/// `description` and returns the suggestions (the page must run [`RECORDER`]).
+async fn wait_for_suggestions(browser: &Browser, description: &str) -> Vec<Value> {
+    browser
+        .wait_until("suggestions for the draft to appear", 20, || async {
+            let shown_for_draft = browser
+                .execute(ANSWER_TO_DRAFT_SHOWN, vec![json!(description)])
+                .await;
+            if shown_for_draft != true {
+                return None;
+            }
             let shown = browser.execute(SHOWN_SUGGESTIONS, vec![]).await;
             shown.as_array().filter(|items| !items.is_empty()).cloned()
         })
         .await
+}
+
+/// Waits until the widget has made `count` suggest requests; returns the last one's body.
+async fn wait_for_request(browser: &Browser, count: usize) -> Value {
+    let requests = browser
+        .wait_until(&format!("suggest request {count}"), 20, || async {
+            let requests = browser
+                .execute("return window.deflectTest.suggests;", vec![])
+                .await;
+            let requests = requests.as_array().cloned().unwrap_or_default();
+            (requests.len() >= count).then_some(requests)
+        })
+        .await;
+    assert_eq!(requests.len(), count, "{requests:?}");
+    requests[count - 1]["body"].clone()
+}
+
+/// The widget's sends of events on this page: event ids and types, and how each ended.
+async fn event_sends(browser: &Browser) -> Vec<Value> {
+    let sends = browser
+        .execute("return window.deflectTest.events;", vec![])
+        .await;
+    sends.as_array().cloned().unwrap_or_default()
 }
 
 /// How many suggest requests the widget has made on this page.
