@@ -59,7 +59,7 @@ async fn the_widget_is_served_as_javascript_with_its_version_and_an_etag() {
         "{etag} {version}"
     );
     let script = response.text().await.unwrap();
-    assert!(script.len() < 20 * 1024, "{} bytes", script.len());
+    assert!(script.len() < 20_000, "{} bytes", script.len());
     assert!(script.contains(&format!("var VERSION = '{version}';")));
     assert!(script.contains("window.Deflect = { version: VERSION, init: init };"));
 }
