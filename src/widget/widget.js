@@ -1,7 +1,5 @@
 /*! deflect widget 1.0.0 | Apache-2.0 | suggests help while a customer types a ticket.
- * <script src=".../widget.js" data-key="PUBLIC_KEY" data-subject="#subject"
- *   data-description="#description" data-form="#ticket-form"></script>
- * or Deflect.init({key, subject, description, form}). Never blocks the form. */
+ * <script src=".../widget.js" data-key="KEY" data-subject="#s" data-description="#d"></script> */
 (function (window, document) {
 'use strict';
 if (window.Deflect && window.Deflect.version) return;
@@ -18,17 +16,17 @@ var TEXTS = {
     thanks: 'Thanks for letting us know.',
     resolved: 'Great, glad that solved it! You do not need to send this request.',
     stillSubmit: 'I still want to submit my request',
-    announce: '{n} suggestions may answer your question.', announceOne: 'One suggestion may answer your question.'
+    announce: 'Suggestions that may answer your question: {n}'
   },
   de: {
     heading: 'Vielleicht hilft Ihnen das weiter',
-    lesson: 'Lektion', article: 'Artikel', course: 'Kurs', video: 'Video', community: 'Community',
+    lesson: 'Lektion', article: 'Artikel', course: 'Kurs',
     minutes: '{n} Min.', newTab: '(öffnet in einem neuen Tab)',
     question: 'Hat das Ihr Problem gelöst?', yes: 'Ja, das hat geholfen', no: 'Nein',
     thanks: 'Danke für Ihre Rückmeldung.',
     resolved: 'Schön, dass das geholfen hat! Sie müssen diese Anfrage nicht mehr senden.',
     stillSubmit: 'Ich möchte meine Anfrage trotzdem senden',
-    announce: '{n} Vorschläge könnten Ihre Frage beantworten.', announceOne: 'Ein Vorschlag könnte Ihre Frage beantworten.'
+    announce: 'Vorschläge, die Ihre Frage beantworten könnten: {n}'
   }
 };
 // Themeable: a page sets --deflect-accent, -text, -muted, -background, -border, -radius,
@@ -52,14 +50,25 @@ var CSS = [
   '.deflect-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}'
 ].join('');
 
+// Fields are selectors (or elements) looked up when needed: forms rendered later work too.
 function find(target) {
   if (typeof target === 'string' && target) return document.querySelector(target);
   return target && target.nodeType === 1 ? target : null;
 }
 
+function matches(node, target) {
+  if (!target || !node || !node.closest) return false;
+  return typeof target === 'string' ? !!node.closest(target) : target.contains(node);
+}
+
+// A field's text: inputs and textareas, or rich-text editors (contenteditable).
+function textOf(field) {
+  return !field ? '' : field.isContentEditable ? field.innerText : field.value || '';
+}
+
 function randomId() {
   var bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join('');
+  return Array.from(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join('');
 }
 
 /** Creates an element: `props` are properties, `text`, or attributes (role, aria-*, data-*). */
@@ -81,7 +90,7 @@ function httpUrl(url) { return /^https?:\/\//i.test(url || '') ? url : null; }
 // The snippet is HTML (escaped text, matches in <mark>): copied as text and <mark> only.
 function appendSnippet(html, parent) {
   var body = new DOMParser().parseFromString('<body>' + html, 'text/html').body;
-  Array.prototype.forEach.call(body.childNodes, function (child) {
+  Array.from(body.childNodes).forEach(function (child) {
     var text = child.textContent || '';
     parent.appendChild(child.nodeName === 'MARK' ? make('mark', { text: text }) : document.createTextNode(text));
   });
@@ -90,26 +99,21 @@ function appendSnippet(html, parent) {
 /** One widget on one ticket form. */
 function Widget(options) {
   this.key = options.key;
-  this.subject = find(options.subject);
-  this.description = find(options.description);
-  this.field = this.description || this.subject;
-  this.form = find(options.form) || this.field.form || null;
+  this.options = options;
+  this.fields = {};
   this.endpoint = options.endpoint.replace(/\/+$/, '');
   this.language = (options.locale || document.documentElement.lang || '').toLowerCase().split('-')[0];
   this.texts = TEXTS[this.language] || TEXTS.en;
   this.debounceMs = options.debounceMs || 400;
-  this.maxDescriptionChars = options.maxDescriptionChars || 1000;
-  this.limit = Math.min(options.limit || 3, 3);
   this.outboxKey = 'deflect:outbox:' + this.key;
   this.retryMs = 1000;
   this.clockOffsetMs = 0;
   this.beaconed = {};
   this.listeners = [];
   this.newSession();
-  this.mount(find(options.mount));
-  var fields = [this.subject, this.description];
-  for (var i = 0; i < 2; i++) if (fields[i]) this.on(fields[i], 'input', this.typed);
-  if (this.form) this.on(this.form, 'submit', this.submitted, true);
+  this.mount();
+  this.on(document, 'input', this.typed, true);
+  this.on(document, 'submit', this.submittedForm, true);
   this.on(window, 'pagehide', this.leaving);
   this.outbox = this.loadOutbox();
   this.flush();
@@ -128,7 +132,7 @@ proto.on = function (target, type, handler, capture) {
   this.listeners.push([target, type, bound, !!capture]);
 };
 
-proto.mount = function (mountPoint) {
+proto.mount = function () {
   if (!document.getElementById('deflect-style')) {
     (document.head || document.documentElement).appendChild(make('style', { id: 'deflect-style', text: CSS }));
   }
@@ -143,21 +147,39 @@ proto.mount = function (mountPoint) {
     [make('p', { text: texts.resolved }), stillSubmit]);
   this.root = make('div', { className: 'deflect', lang: this.language || 'en' }, [this.live, this.panel, this.resolvedBox]);
   this.on(this.root, 'keydown', this.navigate);
+  this.place();
+};
+
+/** Puts the widget in the `mount` element, or after the description (or subject) field. */
+proto.place = function () {
+  if (this.root.isConnected) return;
+  var mountPoint = find(this.options.mount), field = this.field('description') || this.field('subject');
   if (mountPoint) mountPoint.appendChild(this.root);
-  else this.field.parentNode.insertBefore(this.root, this.field.nextSibling);
+  else if (field) field.parentNode.insertBefore(this.root, field.nextSibling);
+};
+
+/** The `subject` or `description` field: the one last typed in, else the first match. */
+proto.field = function (name) {
+  var typedIn = this.fields[name];
+  return typedIn && typedIn.isConnected ? typedIn : find(this.options[name]);
 };
 
 /** The draft to search: subject plus the start of the description, or null if too short. */
 proto.draft = function () {
-  function clean(field) { return field ? field.value.replace(/\s+/g, ' ').replace(/^ /, '') : ''; }
-  var subject = clean(this.subject), description = clean(this.description).slice(0, this.maxDescriptionChars);
+  function clean(field) { return textOf(field).replace(/\s+/g, ' ').replace(/^ /, ''); }
+  var subject = clean(this.field('subject'));
+  var description = clean(this.field('description')).slice(0, 1000);
   var text = (subject + ' ' + description).trim();
   if (Array.from(text).length < (CJK.test(text) ? 2 : 3)) return null;
   return { subject: subject, description: description, query: subject + '\n' + description };
 };
 
 proto.typed = function (event) {
-  this.lastField = event.target;
+  var name = matches(event.target, this.options.description) ? 'description'
+    : matches(event.target, this.options.subject) ? 'subject' : null;
+  if (!name) return;
+  this.fields[name] = this.lastField = event.target;
+  this.place();
   var draft = this.draft();
   clearTimeout(this.timer);
   if (draft && draft.query === this.lastQuery) return;
@@ -182,7 +204,7 @@ proto.search = function () {
   this.lastQuery = draft.query;
   var controller = this.inFlight = new AbortController();
   var timeout = setTimeout(function () { controller.abort(); }, 5000);
-  var body = { subject: draft.subject, description: draft.description, session_id: this.sessionId, limit: this.limit };
+  var body = { subject: draft.subject, description: draft.description, session_id: this.sessionId, limit: 3 };
   if (TEXTS[this.language]) body.locale = this.language;
   var sentAt = Date.now();
   this.post('/v1/suggest', body, controller.signal).then(function (response) {
@@ -224,14 +246,14 @@ proto.hide = function () {
 proto.show = function (answer) {
   var results = (answer && !answer.abstained && answer.results || []).filter(function (result) {
     return httpUrl(result.url);
-  }).slice(0, this.limit);
+  }).slice(0, 3);
   if (!results.length) return this.hide();
   this.list.textContent = '';
   this.list.setAttribute('data-suggestion-id', answer.suggestion_id);
   for (var i = 0; i < results.length; i++) this.list.appendChild(this.item(results[i], answer.suggestion_id));
   this.panel.hidden = false;
   this.resolvedBox.hidden = true;
-  this.live.textContent = results.length === 1 ? this.texts.announceOne : fill(this.texts.announce, results.length);
+  this.live.textContent = fill(this.texts.announce, results.length);
 };
 
 proto.item = function (result, suggestionId) {
@@ -241,7 +263,7 @@ proto.item = function (result, suggestionId) {
   }, [make('span', { className: 'deflect-hidden', text: ' ' + texts.newTab })]);
   this.on(link, 'click', opened);
   this.on(link, 'auxclick', function (event) { if (event.button === 1) opened(); });
-  var meta = texts[result.kind] || result.kind;
+  var meta = texts[result.kind] || TEXTS.en[result.kind] || result.kind;
   if (result.kind === 'lesson' && result.duration_seconds) {
     meta += ' · ' + fill(texts.minutes, Math.max(1, Math.round(result.duration_seconds / 60)));
   }
@@ -278,18 +300,19 @@ proto.resolve = function (lessonId, suggestionId) {
 
 proto.continueToSubmit = function () {
   this.resolvedBox.hidden = true;
-  var submit = this.form && this.form.querySelector('[type=submit]');
-  (submit || this.lastField || this.field).focus();
+  var form = find(this.options.form) || this.lastField.closest('form');
+  var submit = form && form.querySelector('[type=submit]');
+  (submit || this.lastField).focus();
 };
 
 /** Arrow keys move between suggestions; Escape closes them and returns to the field. */
 proto.navigate = function (event) {
-  var links = Array.prototype.slice.call(this.list.querySelectorAll('.deflect-link'));
+  var links = Array.from(this.list.querySelectorAll('.deflect-link'));
   var current = links.indexOf(document.activeElement);
   if (event.key === 'Escape') {
     this.hide();
     this.resolvedBox.hidden = true;
-    (this.lastField || this.field).focus();
+    if (this.lastField) this.lastField.focus();
   } else if (/^Arrow(Down|Up)$/.test(event.key) && current >= 0) {
     links[(current + (event.key === 'ArrowDown' ? 1 : links.length - 1)) % links.length].focus();
   } else {
@@ -314,7 +337,13 @@ proto.report = function (type, lessonId, suggestionId) {
   this.flush();
 };
 
-/** The form was submitted (called by the submit listener, or by frameworks). */
+/** A form was submitted: the ticket form (`form`, else the one holding the fields typed in). */
+proto.submittedForm = function (event) {
+  var form = this.options.form;
+  if (form ? matches(event.target, form) : this.lastField && event.target.contains(this.lastField)) this.submitted();
+};
+
+/** The ticket was submitted (called by the submit listener, or by frameworks). */
 proto.submitted = function () {
   if (this.answered) this.enqueue(this.event('ticket_submitted'));
   this.beacon();
@@ -331,9 +360,8 @@ proto.leaving = function () {
   this.beacon();
 };
 
-// The outbox holds events until deflect has answered for them. It lives in localStorage,
-// so the next page with the widget sends what a page left unsent (deflect unreachable,
-// or a beacon with unknown fate). Resends keep the event ids: nothing counts twice.
+// The outbox (in localStorage) keeps events until deflect answered for them, so the next
+// page sends what a page left unsent. Resends keep the event ids: nothing counts twice.
 proto.loadOutbox = function () {
   try {
     var oldest = Date.now() - DAY_MS;
@@ -396,7 +424,7 @@ proto.destroy = function () {
   clearTimeout(this.timer);
   clearTimeout(this.retryTimer);
   this.listeners.forEach(function (l) { l[0].removeEventListener(l[1], l[2], l[3]); });
-  this.root.parentNode.removeChild(this.root);
+  this.root.remove();
 };
 
 var script = document.currentScript;
@@ -407,7 +435,7 @@ function init(options) {
   var settings = { endpoint: scriptOrigin };
   for (var name in options) if (options[name]) settings[name] = options[name];
   if (!settings.key) throw new Error('Deflect.init needs a key');
-  if (!find(settings.subject) && !find(settings.description)) throw new Error('Deflect.init needs a field');
+  if (!settings.subject && !settings.description) throw new Error('Deflect.init needs a field');
   var widget = new Widget(settings);
   return { submitted: widget.submitted.bind(widget), destroy: widget.destroy.bind(widget) };
 }

@@ -182,7 +182,7 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
         .await;
     assert_eq!(
         announced,
-        format!("{} suggestions may answer your question.", shown.len())
+        format!("Suggestions that may answer your question: {}", shown.len())
     );
 
     // Act 2: reach the suggestions with the keyboard, open the first, answer "Yes".
@@ -340,7 +340,7 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
     // Act 1: type, open a lesson, leave.
     browser.open(&form_url).await;
     browser.execute(RECORDER, vec![]).await;
-    let description = browser.find("#description").await;
+    let description = wait_for_element(&browser, "#description").await;
     browser
         .type_into(&description, "Ich habe mein Passwort vergessen")
         .await;
@@ -349,6 +349,13 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
         .screenshot(&artifact_path("helpdesk-german.png"))
         .await;
     let lesson_id = shown[0]["id"].as_str().unwrap().to_owned();
+    let mounted = browser
+        .execute(
+            "return !!document.querySelector('#suggestions > .deflect');",
+            vec![],
+        )
+        .await;
+    assert_eq!(mounted, true, "the widget is not in its data-mount element");
     assert_eq!(shown[0]["question"], "Hat das Ihr Problem gelöst?");
     assert_eq!(shown[0]["meta"], "Artikel");
     let page_window = browser.current_window().await;
@@ -376,7 +383,7 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
     // answers "No"; the widget keeps the event and sends it again once deflect is back.
     browser.open(&form_url).await;
     browser.execute(RECORDER, vec![]).await;
-    let subject = browser.find("#subject").await;
+    let subject = wait_for_element(&browser, "#subject").await;
     browser.type_into(&subject, "Rechnung").await;
     let description = browser.find("#description").await;
     browser
@@ -594,6 +601,15 @@ async fn event_sends(browser: &Browser) -> Vec<Value> {
     sends.as_array().cloned().unwrap_or_default()
 }
 
+/// Waits until the page has rendered an element matching `selector`.
+async fn wait_for_element(browser: &Browser, selector: &str) -> crate::webdriver::Element {
+    browser
+        .wait_until(&format!("`{selector}` to be rendered"), 20, || async {
+            browser.find_all(selector).await.into_iter().next()
+        })
+        .await
+}
+
 /// How many suggest requests the widget has made on this page.
 async fn suggest_requests(browser: &Browser) -> u64 {
     let count = browser
@@ -661,17 +677,32 @@ impl Helpdesk {
     /// Serves the form (embedding the widget of `app` with acme's public key); returns
     /// the tickets received, as their raw form bodies.
     fn serve(self, app: &TestApp) -> Arc<Mutex<Vec<String>>> {
+        // The widget loads in the head, before the form exists: the page renders its form
+        // later, as a framework would, with a rich-text description (contenteditable)
+        // copied into a hidden field on submit, as helpdesk editors do.
         let page = format!(
             r##"<!doctype html>
-<html lang="de"><head><meta charset="utf-8"><title>Anfrage</title></head>
-<body>
-<form id="ticket-form" action="/tickets" method="post">
-  <label for="subject">Betreff</label><input id="subject" name="subject">
-  <label for="description">Beschreibung</label><textarea id="description" name="description"></textarea>
-  <button type="submit">Absenden</button>
-</form>
+<html lang="de"><head><meta charset="utf-8"><title>Anfrage</title>
 <script src="{deflect}/widget.js" data-key="{key}" data-subject="#subject"
-  data-description="#description" data-form="#ticket-form"></script>
+  data-description="#description" data-mount="#suggestions"></script>
+</head>
+<body>
+<div id="app"></div>
+<script>
+  setTimeout(function () {{
+    document.getElementById('app').innerHTML =
+      '<form id="ticket-form" action="/tickets" method="post">' +
+      '<label for="subject">Betreff</label><input id="subject" name="subject">' +
+      '<p id="description-label">Beschreibung</p>' +
+      '<div id="description" contenteditable="true" role="textbox" aria-multiline="true"' +
+      ' aria-labelledby="description-label"></div>' +
+      '<input type="hidden" name="description"><div id="suggestions"></div>' +
+      '<button type="submit">Absenden</button></form>';
+    document.getElementById('ticket-form').addEventListener('submit', function (event) {{
+      event.target.elements.description.value = document.getElementById('description').innerText;
+    }});
+  }}, 300);
+</script>
 </body></html>"##,
             deflect = app.address,
             key = app.acme.suggest,
