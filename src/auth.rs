@@ -3,6 +3,11 @@
 //! The tenant always comes from the key, never from the request body. Keys are looked
 //! up by their SHA-256 digest, so neither the lookup's timing nor a memory dump reveals
 //! a key, and keys are never logged.
+//!
+//! Keys arrive as `Authorization: Bearer <key>`, except on the beacon route: a browser's
+//! `navigator.sendBeacon` cannot set headers, so the widget puts its public key in the
+//! body there, and [`KeyRing::authenticate_beacon`] accepts only public (`suggest`) keys,
+//! only from the tenant's browser origins.
 
 use std::collections::{HashMap, HashSet};
 use std::future::{ready, Ready};
@@ -66,6 +71,9 @@ pub struct KeyRing {
     grants_by_digest: HashMap<[u8; 32], KeyGrant>,
     origins_by_tenant: HashMap<TenantId, HashSet<String>>,
     all_origins: HashSet<String>,
+    /// The tenant whose public key also works from pages deflect serves itself (the demo
+    /// page), whatever host and port deflect is reached at.
+    own_origin_tenant: Option<TenantId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +140,13 @@ impl KeyRing {
         Ok(ring)
     }
 
+    /// Lets the public key of `tenant` be used from deflect's own origin (the demo page
+    /// at `/demo`), on whatever host and port the service is reached. deflect serves no
+    /// other pages, so a same-origin call can only come from one of its own.
+    pub fn allow_own_origin_for(&mut self, tenant: TenantId) {
+        self.own_origin_tenant = Some(tenant);
+    }
+
     /// Returns every configured tenant.
     pub fn tenants(&self) -> Vec<TenantId> {
         self.origins_by_tenant.keys().cloned().collect()
@@ -147,6 +162,50 @@ impl KeyRing {
         self.origins_by_tenant
             .get(tenant)
             .is_some_and(|origins| origins.contains(origin))
+    }
+
+    /// Returns whether a browser call of `tenant` from `origin` is allowed: the origin is
+    /// one of the tenant's, or deflect's own when the tenant is the demo tenant.
+    fn is_allowed_browser_call(&self, tenant: &TenantId, origin: &BrowserOrigin) -> bool {
+        self.is_allowed_origin(tenant, &origin.origin)
+            || (origin.is_same_origin && self.own_origin_tenant.as_ref() == Some(tenant))
+    }
+
+    /// Authenticates a beacon of `POST /v1/events/beacon`, whose key is in its body: only
+    /// a key with the public `suggest` scope, only from a browser page (an `Origin`
+    /// header) on one of the tenant's origins.
+    pub fn authenticate_beacon(
+        &self,
+        key: &str,
+        request: &HttpRequest,
+    ) -> Result<Caller, ApiError> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::MissingApiKey,
+                "a beacon carries the widget's public key as `key` in its body",
+            ));
+        }
+        let caller = self.caller_for_key(key, request)?;
+        if !caller.scopes.contains(&Scope::Suggest) {
+            return Err(ApiError::new(
+                ErrorCode::InsufficientScope,
+                "beacons take only a public key (scope suggest)",
+            ));
+        }
+        let Some(origin) = &caller.origin else {
+            return Err(ApiError::new(
+                ErrorCode::OriginNotAllowed,
+                "beacons are accepted only from browser pages (the request has no Origin)",
+            ));
+        };
+        if !self.is_allowed_browser_call(&caller.tenant, origin) {
+            return Err(ApiError::new(
+                ErrorCode::OriginNotAllowed,
+                format!("origin {} is not allowed for this key", origin.origin),
+            ));
+        }
+        Ok(caller)
     }
 
     fn authenticate(&self, request: &HttpRequest) -> Result<Caller, ApiError> {
@@ -168,6 +227,10 @@ impl KeyRing {
                     "the Authorization header must be `Bearer <key>`",
                 )
             })?;
+        self.caller_for_key(key, request)
+    }
+
+    fn caller_for_key(&self, key: &str, request: &HttpRequest) -> Result<Caller, ApiError> {
         let grant = self
             .grants_by_digest
             .get(&digest(key))
@@ -176,11 +239,38 @@ impl KeyRing {
             tenant: grant.tenant.clone(),
             key_name: grant.name.clone(),
             scopes: grant.scopes.clone(),
-            origin: request
-                .headers()
-                .get(header::ORIGIN)
-                .and_then(|origin| origin.to_str().ok())
-                .map(str::to_owned),
+            origin: BrowserOrigin::of(request),
+        })
+    }
+}
+
+/// The page a browser call comes from (its `Origin` header).
+#[derive(Debug, Clone)]
+struct BrowserOrigin {
+    /// Without a trailing slash.
+    origin: String,
+    /// The page was served by this very service: the origin's host and port are the
+    /// ones the request was sent to.
+    is_same_origin: bool,
+}
+
+impl BrowserOrigin {
+    fn of(request: &HttpRequest) -> Option<BrowserOrigin> {
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)?
+            .to_str()
+            .ok()?
+            .trim_end_matches('/')
+            .to_owned();
+        // A proxy in front may terminate TLS, so the scheme is not compared; host and
+        // port are (through X-Forwarded-Host or Forwarded when a proxy sets them).
+        let is_same_origin = origin.split_once("://").is_some_and(|(_, authority)| {
+            authority.eq_ignore_ascii_case(request.connection_info().host())
+        });
+        Some(BrowserOrigin {
+            origin,
+            is_same_origin,
         })
     }
 }
@@ -195,7 +285,7 @@ pub struct Caller {
     pub tenant: TenantId,
     pub key_name: String,
     scopes: HashSet<Scope>,
-    origin: Option<String>,
+    origin: Option<BrowserOrigin>,
 }
 
 impl Caller {
@@ -221,10 +311,10 @@ impl Caller {
         let only_public = granted == [Scope::Suggest];
         if only_public {
             if let Some(origin) = &self.origin {
-                if !keys.is_allowed_origin(&self.tenant, origin.trim_end_matches('/')) {
+                if !keys.is_allowed_browser_call(&self.tenant, origin) {
                     return Err(ApiError::new(
                         ErrorCode::OriginNotAllowed,
-                        format!("origin {origin} is not allowed for this key"),
+                        format!("origin {} is not allowed for this key", origin.origin),
                     ));
                 }
             }

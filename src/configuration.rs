@@ -153,6 +153,9 @@ pub struct DemoSettings {
     /// Load the bundled demo catalog into this tenant when it has no content.
     pub load_when_empty: bool,
     pub tenant: String,
+    /// Serve `GET /demo`, a sample ticket form using the widget with the demo tenant's
+    /// public key (whose calls are then also accepted from deflect's own origin).
+    pub page: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

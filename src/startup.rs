@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
@@ -14,7 +14,7 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::KeyRing;
 use crate::configuration::Settings;
 use crate::content::ContentStore;
-use crate::demo::load_demo_catalog_if_empty;
+use crate::demo::{load_demo_catalog_if_empty, DemoPages};
 use crate::domain::TenantId;
 use crate::error::{path_error_handler, query_error_handler, route_not_found};
 use crate::events::feedback::RankingFeedback;
@@ -77,8 +77,16 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         use anyhow::Context;
 
-        let keys =
-            Arc::new(KeyRing::from_settings(&settings.tenants).context("invalid tenant settings")?);
+        let mut key_ring =
+            KeyRing::from_settings(&settings.tenants).context("invalid tenant settings")?;
+        let demo_pages = demo_pages(&settings)?;
+        if demo_pages.is_some() {
+            let demo_tenant = TenantId::parse(&settings.demo.tenant)
+                .map_err(anyhow::Error::msg)
+                .context("invalid demo tenant")?;
+            key_ring.allow_own_origin_for(demo_tenant);
+        }
+        let keys = Arc::new(key_ring);
         let index = ContentIndex::open_or_create(&settings.index.path)?;
         let (writer, _writer_thread) =
             IndexWriterHandle::start(&index, settings.index.writer_options()).context(
@@ -164,7 +172,7 @@ impl Application {
                 .app_data(metrics_data.clone())
                 .app_data(web::QueryConfig::default().error_handler(query_error_handler))
                 .app_data(web::PathConfig::default().error_handler(path_error_handler))
-                .configure(|config| routes::configure(config, &limits))
+                .configure(|config| routes::configure(config, &limits, demo_pages.as_ref()))
                 .default_service(web::to(route_not_found))
         })
         .listen(listener)?;
@@ -182,9 +190,44 @@ impl Application {
         self.port
     }
 
+    /// Returns a handle that stops the server (tests stop a service this way).
+    pub fn server_handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Returns the demo pages when `demo.page` is on, with the demo tenant's public key;
+/// refuses to start when that tenant has no key with the suggest scope alone (the page
+/// shows its key to every visitor, so it must never be one that can do more).
+fn demo_pages(settings: &Settings) -> anyhow::Result<Option<DemoPages>> {
+    use secrecy::ExposeSecret;
+
+    if !settings.demo.page {
+        return Ok(None);
+    }
+    let tenant_name = &settings.demo.tenant;
+    let public_key = settings
+        .tenants
+        .get(tenant_name)
+        .and_then(|tenant| {
+            tenant
+                .api_keys
+                .iter()
+                .find(|key| key.scopes.iter().all(|scope| scope == "suggest"))
+                .filter(|key| !key.scopes.is_empty())
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "demo.page needs a key with only the suggest scope in tenants.{tenant_name}.api_keys"
+            )
+        })?;
+    Ok(Some(DemoPages::new(
+        public_key.key.expose_secret().to_owned(),
+    )))
 }
 
 /// Returns the tenants' own costs per ticket, refusing negative ones.

@@ -2,7 +2,9 @@
 # Runs deflect's whole test suite: formatting, lints, unit and black-box tests.
 # Tests talk to a real Redis on 127.0.0.1:6379; this script starts one when none is
 # running (installing Debian's redis-server if it is missing). The outage and TLS tests
-# start redis-server processes of their own on free ports.
+# start redis-server processes of their own on free ports. The widget's browser tests
+# drive Debian's headless Chromium through chromedriver (installed here when missing;
+# nothing downloads a browser) and leave screenshots in target/browser-tests/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +40,17 @@ if ! command -v openssl >/dev/null 2>&1; then
   echo "installing openssl (Debian package)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
+
+# The widget's end-to-end tests (tests/api/widget_browser.rs) need Chromium and
+# ChromeDriver. When they cannot be installed (no root, no network), the suite still runs
+# and those tests fail, saying what is missing.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "installing chromium and chromium-driver (Debian packages)"
+  if ! { as_root apt-get update -qq &&
+         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }; then
+    echo "warning: could not install chromium and chromium-driver; the browser tests will fail" >&2
+  fi
 fi
 
 cargo fmt --all -- --check

@@ -1,6 +1,10 @@
 //! The bundled demo catalog: a fictional SaaS product's courses, micro-lessons and help
 //! articles in English and German, so a newcomer's first `deflect serve` answers real
-//! questions.
+//! questions, and the demo helpdesk page that embeds the widget (`page`).
+
+mod page;
+
+pub use page::{DemoLanguage, DemoPages};
 
 use crate::content::{ContentStore, StoreError};
 use crate::domain::{ContentDocument, TenantId};

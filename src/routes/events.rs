@@ -1,10 +1,16 @@
-//! `/v1/events`: what customers did with suggestions, in batches.
+//! `/v1/events`: what customers did with suggestions, in batches; and
+//! `/v1/events/beacon`, the same for `navigator.sendBeacon`, which a widget uses when
+//! its page is being left and which cannot send an `Authorization` header.
 
-use actix_web::{web, HttpResponse};
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Authorized, SuggestScopes};
-use crate::domain::DeflectionEvent;
+use crate::auth::{Authorized, KeyRing, SuggestScopes};
+use crate::domain::{DeflectionEvent, TenantId};
 use crate::error::{ApiError, ErrorCode};
 use crate::events::answers::now_milliseconds;
 use crate::events::redaction::redact_personal_data;
@@ -14,13 +20,23 @@ use crate::startup::AppState;
 use super::{json_config, BodyLimits};
 
 pub(super) fn configure(config: &mut web::ServiceConfig, limits: &BodyLimits) {
-    config.service(
-        web::resource("/v1/events")
-            .app_data(json_config(limits.events_json_bytes))
-            .route(web::post().to(record_events))
-            .default_service(web::to(super::method_not_allowed)),
-    );
+    config
+        .service(
+            web::resource("/v1/events")
+                .app_data(json_config(limits.events_json_bytes))
+                .route(web::post().to(record_events))
+                .default_service(web::to(super::method_not_allowed)),
+        )
+        .service(
+            web::resource("/v1/events/beacon")
+                .app_data(web::Data::new(BeaconLimit(limits.events_json_bytes)))
+                .route(web::post().to(record_beacon))
+                .default_service(web::to(super::method_not_allowed)),
+        );
 }
+
+/// Largest accepted beacon body (that of `POST /v1/events`).
+struct BeaconLimit(usize);
 
 /// The body of `POST /v1/events`. Events stay raw JSON here so each is parsed on its
 /// own: one malformed event is rejected without sinking the batch.
@@ -62,14 +78,89 @@ struct BatchAnswer {
     results: Vec<EventResult>,
 }
 
+/// The body of `POST /v1/events/beacon`: a batch plus the widget's public key.
+#[derive(Debug, Deserialize)]
+struct BeaconBody {
+    key: Option<String>,
+    events: Vec<serde_json::Value>,
+}
+
 #[tracing::instrument(name = "record events", skip_all, fields(tenant = %authorized.caller.tenant))]
 async fn record_events(
     authorized: Authorized<SuggestScopes>,
     state: web::Data<AppState>,
     body: web::Json<EventBatchBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = authorized.caller.tenant;
-    let raw_events = body.into_inner().events;
+    record_batch(authorized.caller.tenant, body.into_inner().events, &state).await
+}
+
+/// Takes a beacon: a body of `text/plain` (what `sendBeacon` sends without a CORS
+/// preflight) or `application/json`, holding the key and the events.
+#[tracing::instrument(name = "record beacon", skip_all, fields(tenant))]
+async fn record_beacon(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+    keys: web::Data<Arc<KeyRing>>,
+    limit: web::Data<BeaconLimit>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(essence.as_str(), "" | "text/plain" | "application/json") {
+        return Err(ApiError::new(
+            ErrorCode::InvalidContentType,
+            "expected a beacon body with Content-Type text/plain or application/json",
+        ));
+    }
+    let body = read_body(payload, limit.0).await?;
+    let beacon: BeaconBody = serde_json::from_slice(&body).map_err(|error| {
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the beacon body is not a JSON object with `key` and `events`: {error}"),
+        )
+    })?;
+    let caller = keys.authenticate_beacon(beacon.key.as_deref().unwrap_or_default(), &request)?;
+    tracing::Span::current().record("tenant", tracing::field::display(&caller.tenant));
+    record_batch(caller.tenant, beacon.events, &state).await
+}
+
+/// Reads a whole body of at most `limit` bytes.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| {
+            ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the body could not be read: {error}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the body is larger than the limit of {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Validates and stores one batch of `tenant`'s events; one bad event is rejected without
+/// sinking the others.
+async fn record_batch(
+    tenant: TenantId,
+    raw_events: Vec<serde_json::Value>,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
     let intake = state.event_intake;
     if raw_events.len() > intake.max_events_per_request {
         return Err(ApiError::new(

@@ -2,14 +2,17 @@
 //! domain type, call one service and map its errors to the API contract.
 
 mod content;
+mod demo;
 mod events;
 mod health;
 mod metrics;
 mod stats;
 mod suggest;
+mod widget;
 
 use actix_web::{web, ResponseError};
 
+use crate::demo::DemoPages;
 use crate::error::{json_error_handler, ApiError, ErrorCode};
 
 pub use health::ReadinessReport;
@@ -23,9 +26,17 @@ pub struct BodyLimits {
     pub bulk_bytes: usize,
 }
 
-/// Registers every route of the API.
-pub fn configure(config: &mut web::ServiceConfig, limits: &BodyLimits) {
+/// Registers every route of the API, and the demo pages when `demo_pages` is given.
+pub fn configure(
+    config: &mut web::ServiceConfig,
+    limits: &BodyLimits,
+    demo_pages: Option<&DemoPages>,
+) {
     health::configure(config);
+    widget::configure(config);
+    if let Some(pages) = demo_pages {
+        demo::configure(config, pages);
+    }
     suggest::configure(config, limits);
     content::configure(config, limits);
     events::configure(config, limits);

@@ -7,9 +7,10 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
+use actix_web::dev::ServerHandle;
 use deflect::configuration::{load_settings, ApiKeySettings, LogFormat, Settings, TenantSettings};
 use deflect::startup::Application;
 use deflect::telemetry::init_telemetry;
@@ -81,7 +82,11 @@ pub struct TestApp {
     pub globex: TenantKeys,
     /// The settings the application was built with.
     pub settings: Settings,
+    /// The running instance (another one after [`TestApp::start_again`]).
+    server: Mutex<ServerHandle>,
     _index_directory: TempDir,
+    /// Index and spool directories of instances started again.
+    restart_directories: Mutex<Vec<TempDir>>,
 }
 
 /// Starts deflect with an empty index and Redis at 127.0.0.1:6379.
@@ -95,6 +100,18 @@ pub async fn spawn_app_with_demo() -> TestApp {
     spawn_app_with(|settings| {
         settings.demo.load_when_empty = true;
         settings.demo.tenant = "acme".to_owned();
+    })
+    .await
+}
+
+/// Starts deflect with the demo catalog in tenant `acme` and the demo page at `/demo`,
+/// which embeds the widget with acme's public key; `configure` may change more.
+pub async fn spawn_app_with_demo_page_and(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(|settings| {
+        settings.demo.load_when_empty = true;
+        settings.demo.tenant = "acme".to_owned();
+        settings.demo.page = true;
+        configure(settings);
     })
     .await
 }
@@ -131,6 +148,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("failed to build the application");
     let port = application.port();
+    let server = application.server_handle();
     tokio::spawn(application.run_until_stopped());
 
     TestApp {
@@ -143,7 +161,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         acme,
         globex,
         settings,
+        server: Mutex::new(server),
         _index_directory: index_directory,
+        restart_directories: Mutex::new(Vec::new()),
     }
 }
 
@@ -163,6 +183,7 @@ fn test_settings(directory: &Path, acme: &TenantKeys, globex: &TenantKeys) -> Se
     settings.events.key_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
     settings.events.spool_path = directory.join("spool").join("events.spool");
     settings.demo.load_when_empty = false;
+    settings.demo.page = false;
     settings.tenants.clear();
     settings
         .tenants
@@ -213,6 +234,40 @@ impl Drop for TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// Stops the service (its port then refuses connections), as an outage would.
+    pub async fn stop(&self) {
+        let server = self.server.lock().unwrap().clone();
+        server.stop(false).await;
+    }
+
+    /// Starts the stopped service again on the same port with the same settings and
+    /// Redis key prefix, in fresh index and spool directories: as a restarted deployment
+    /// (or another instance behind the same address). Its index holds only what loads at
+    /// startup (the demo catalog, when configured).
+    pub async fn start_again(&self) {
+        let directory = tempfile::tempdir().expect("failed to create a temporary directory");
+        let mut settings = self.settings.clone();
+        settings.server.port = self.port;
+        settings.index.path = directory.path().join("index");
+        settings.events.spool_path = directory.path().join("spool").join("events.spool");
+        let application = Application::build(settings)
+            .await
+            .expect("failed to start the application again");
+        *self.server.lock().unwrap() = application.server_handle();
+        tokio::spawn(application.run_until_stopped());
+        self.restart_directories.lock().unwrap().push(directory);
+    }
+
+    /// The value of one sample of `GET /metrics`, e.g.
+    /// `deflect_events_duplicate_total`; 0 when the sample is absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.metrics_text().await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+            .map(|value| value.trim().parse().expect("a numeric metric"))
+            .unwrap_or(0.0)
     }
 
     /// Sends `POST /v1/suggest` with `body` as JSON.

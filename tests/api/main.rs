@@ -12,3 +12,6 @@ mod outage;
 mod stats;
 mod suggest;
 mod tenancy;
+mod webdriver;
+mod widget;
+mod widget_browser;

@@ -1,0 +1,757 @@
+//! The widget in a real browser: Debian's headless Chromium (through chromedriver)
+//! against the real service and the real Redis, as a customer uses it.
+//!
+//! 1. Typing a draft letter by letter: suggestions appear after the pause, and the draft
+//!    costs a few requests, not one per letter.
+//! 2. Opening a suggestion, answering "Yes, this solved it" and leaving the page: one
+//!    explicit deflection, credited to that lesson, once.
+//! 3. A second session that types, opens nothing and submits: submitted, no deflection.
+//! 4. On a helpdesk page of another origin (CORS, German): a customer who opens a lesson
+//!    and leaves is deflected through a cross-origin beacon; a vote sent while deflect is
+//!    down is retried with its event id and counts once; with the service stopped, the
+//!    form still submits normally, and the next page sends the lost submission.
+//! 5. The draft rules: three letters (two CJK characters), a repeated draft is not sent
+//!    again, Escape closes the suggestions.
+//!
+//! Screenshots go to `target/browser-tests/`.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app_with_demo_page_and, TestApp};
+use crate::webdriver::{
+    artifact_path, Browser, ARROW_DOWN, ARROW_UP, BACKSPACE, ENTER, ESCAPE, TAB,
+};
+
+/// A draft whose best match in the demo catalog is a lesson (with a duration).
+const DRAFT: &str = "The VAT number on my invoice is wrong";
+
+/// Pause between two keystrokes: a brisk typist, well under the widget's 400 ms debounce.
+const KEYSTROKE_PAUSE: Duration = Duration::from_millis(60);
+
+/// The widget's debounce, less a little for the timer's and the clock's granularity.
+const DEBOUNCE_MS: f64 = 390.0;
+
+/// A pause well over the debounce, after which a widget that should send a request has.
+const PAUSE: Duration = Duration::from_millis(1000);
+
+/// Records, in the page, when the customer typed, when the widget asked for suggestions
+/// and which events it sent, with how each send ended (wrapping `fetch`, as the browser's
+/// network log would show them), and any script error.
+const RECORDER: &str = r#"
+    window.deflectTest = {inputs: [], suggests: [], events: [], errors: []};
+    document.addEventListener('input', function () {
+        window.deflectTest.inputs.push(performance.now());
+    }, true);
+    window.addEventListener('error', function (event) {
+        window.deflectTest.errors.push(String(event.message));
+    });
+    window.addEventListener('unhandledrejection', function (event) {
+        window.deflectTest.errors.push(String(event.reason));
+    });
+    var originalFetch = window.fetch;
+    window.fetch = function (url, options) {
+        var body = JSON.parse(options.body);
+        if (String(url).indexOf('/v1/suggest') >= 0) {
+            var request = {at: performance.now(), body: body};
+            window.deflectTest.suggests.push(request);
+            return originalFetch.apply(this, arguments).then(function (response) {
+                response.clone().json().then(function (answer) {
+                    request.suggestionId = answer.suggestion_id;
+                }, function () {});
+                return response;
+            });
+        }
+        var send = {
+            ids: body.events.map(function (event) { return event.event_id; }),
+            types: body.events.map(function (event) { return event.type; })
+        };
+        window.deflectTest.events.push(send);
+        return originalFetch.apply(this, arguments).then(function (response) {
+            send.status = response.status;
+            return response;
+        }, function (error) {
+            send.failed = true;
+            throw error;
+        });
+    };
+"#;
+
+/// What the widget shows, read from the page (null when it shows nothing).
+const SHOWN_SUGGESTIONS: &str = r#"
+    var panel = document.querySelector('.deflect-panel');
+    if (!panel || panel.hidden) return null;
+    return Array.prototype.map.call(document.querySelectorAll('.deflect-item'), function (item) {
+        var link = item.querySelector('.deflect-link');
+        return {
+            id: item.getAttribute('data-lesson-id'),
+            title: link.firstChild.textContent,
+            href: link.href, target: link.target, rel: link.rel,
+            meta: item.querySelector('.deflect-meta').textContent,
+            marks: item.querySelectorAll('.deflect-snippet mark').length,
+            question: item.querySelector('.deflect-feedback').getAttribute('aria-label')
+        };
+    });
+"#;
+
+#[tokio::test]
+async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_submits() {
+    // Arrange
+    let app = spawn_app_with_demo_page_and(|_| {}).await;
+    let browser = Browser::launch().await;
+    browser.open(&app.url("/demo")).await;
+    browser.execute(RECORDER, vec![]).await;
+
+    // Act 1: type the draft letter by letter.
+    let description = browser.find("#description").await;
+    for letter in DRAFT.chars() {
+        browser.type_into(&description, &letter.to_string()).await;
+        tokio::time::sleep(KEYSTROKE_PAUSE).await;
+    }
+    let shown = wait_for_suggestions(&browser, DRAFT).await;
+    browser
+        .screenshot(&artifact_path("demo-suggestions.png"))
+        .await;
+
+    // Assert 1: a request only after a pause, a few for the whole draft, and what the
+    // widget shows is what the API answers for that draft.
+    let recorded = browser.execute("return window.deflectTest;", vec![]).await;
+    let inputs: Vec<f64> = serde_json::from_value(recorded["inputs"].clone()).unwrap();
+    let suggests = recorded["suggests"].as_array().unwrap().clone();
+    assert_eq!(inputs.len(), DRAFT.chars().count());
+    assert!(!suggests.is_empty(), "no suggest request was made");
+    for request in &suggests {
+        let at = request["at"].as_f64().unwrap();
+        let last_input_before = inputs
+            .iter()
+            .copied()
+            .filter(|input| *input < at)
+            .fold(0.0, f64::max);
+        assert!(
+            at - last_input_before >= DEBOUNCE_MS,
+            "a suggest request went out {:.0} ms after a keystroke",
+            at - last_input_before
+        );
+    }
+    let pauses = inputs
+        .windows(2)
+        .filter(|pair| pair[1] - pair[0] >= DEBOUNCE_MS)
+        .count();
+    assert!(
+        suggests.len() <= pauses + 1 && suggests.len() <= 10,
+        "{} keystrokes cost {} suggest requests ({pauses} pauses while typing)",
+        inputs.len(),
+        suggests.len()
+    );
+    let last_request = &suggests.last().unwrap()["body"];
+    assert_eq!(last_request["description"], DRAFT);
+    assert_eq!(last_request["locale"], "en");
+    let session_id = last_request["session_id"].as_str().unwrap().to_owned();
+    assert!(suggests
+        .iter()
+        .all(|request| request["body"]["session_id"] == session_id));
+    let answered = app
+        .metric("deflect_http_requests_total{route=\"/v1/suggest\",method=\"POST\",status=\"200\"}")
+        .await as usize;
+    assert!(
+        (1..=suggests.len()).contains(&answered),
+        "{answered} answers"
+    );
+    assert!(shown.len() <= 3);
+    for item in &shown {
+        assert_eq!(item["target"], "_blank");
+        assert_eq!(item["rel"], "noopener noreferrer");
+        assert!(
+            item["href"].as_str().unwrap().starts_with("https://"),
+            "{item}"
+        );
+        assert_eq!(item["question"], "Did this solve your problem?");
+    }
+    let lesson = shown[0].clone();
+    assert_eq!(lesson["meta"], "Lesson · 3 min", "{shown:?}");
+    assert!(
+        lesson["marks"].as_u64().unwrap() > 0,
+        "no highlighted word: {lesson}"
+    );
+    let announced = browser
+        .execute("return document.querySelector('.deflect [role=status][aria-live=polite]').textContent;", vec![])
+        .await;
+    assert_eq!(
+        announced,
+        format!("Suggestions that may answer your question: {}", shown.len())
+    );
+
+    // Act 2: reach the suggestions with the keyboard, open the first, answer "Yes".
+    let lesson_id = lesson["id"].as_str().unwrap().to_owned();
+    let page_window = browser.current_window().await;
+    browser.type_into(&description, TAB).await;
+    assert_eq!(focused_lesson(&browser).await, lesson_id);
+    assert_eq!(
+        focus_outline(&browser).await,
+        "solid",
+        "the focused suggestion shows no focus ring"
+    );
+    browser.press(ARROW_DOWN).await;
+    assert_eq!(
+        focused_lesson(&browser).await,
+        shown[1]["id"].as_str().unwrap()
+    );
+    browser.press(ARROW_UP).await;
+    assert_eq!(focused_lesson(&browser).await, lesson_id);
+    browser.press(ENTER).await;
+    let lesson_window = browser
+        .wait_until("the lesson to open in a new tab", 10, || async {
+            let handles = browser.window_handles().await;
+            handles.into_iter().find(|handle| *handle != page_window)
+        })
+        .await;
+    browser.switch_to_window(&lesson_window).await;
+    assert_eq!(
+        browser.current_url().await,
+        lesson["href"].as_str().unwrap()
+    );
+    browser.close_window().await;
+    browser.switch_to_window(&page_window).await;
+    let yes = browser
+        .find(&format!("[data-lesson-id=\"{lesson_id}\"] .deflect-yes"))
+        .await;
+    browser.click(&yes).await;
+    let confirmation = browser.find(".deflect-resolved").await;
+    assert_eq!(
+        browser.text(&confirmation).await,
+        "Great, glad that solved it! You do not need to send this request.\nI still want to submit my request"
+    );
+    assert_eq!(
+        browser
+            .execute("return document.activeElement.className;", vec![])
+            .await,
+        "deflect-resolved",
+        "the confirmation takes the focus, so screen readers read it"
+    );
+    browser
+        .screenshot(&artifact_path("demo-resolved.png"))
+        .await;
+    // Leave the page: the widget reports the abandoned ticket with a beacon.
+    browser.open(&app.url("/healthz")).await;
+
+    // Assert 2: one explicit deflection, credited to that lesson.
+    let total = wait_for_total(&browser, &app, "the beacon's ticket_abandoned", |total| {
+        total["abandoned"] == 1
+    })
+    .await;
+    let shown_answers = total["shown"].as_u64().unwrap() as usize;
+    assert!((1..=answered).contains(&shown_answers), "{total}");
+    for (figure, expected) in [
+        ("sessions", 1),
+        ("opened", 1),
+        ("helpful", 1),
+        ("resolved", 1),
+        ("abandoned", 1),
+        ("submitted", 0),
+        ("deflections", 1),
+    ] {
+        assert_eq!(total[figure], expected, "{figure} in {total}");
+    }
+    let figures = app.lesson_figures(&lesson_id).await;
+    assert_eq!(figures["deflections"], 1, "{figures}");
+    assert_eq!(figures["opened"], 1, "{figures}");
+    assert_eq!(figures["helpful"], 1, "{figures}");
+
+    // Act 3: a second session types, opens nothing and submits the form.
+    browser.open(&app.url("/demo")).await;
+    browser.execute(RECORDER, vec![]).await;
+    let subject = browser.find("#subject").await;
+    browser.type_into(&subject, "Timesheets").await;
+    let description = browser.find("#description").await;
+    browser
+        .type_into(&description, "How do I export timesheets to Excel")
+        .await;
+    wait_for_suggestions(&browser, "How do I export timesheets to Excel").await;
+    // The beacon's events, left in the outbox, were sent again by this page: duplicates.
+    browser
+        .wait_until("the outbox to be confirmed", 20, || async {
+            let stored = browser
+                .execute("return window.localStorage.length;", vec![])
+                .await;
+            (stored == 0).then_some(())
+        })
+        .await;
+    browser
+        .click(&browser.find("button[type=submit]").await)
+        .await;
+    browser
+        .wait_until("the submitted page", 20, || async {
+            let headings = browser.find_all("#submitted").await;
+            (!headings.is_empty()).then_some(())
+        })
+        .await;
+
+    // Assert 3: submitted, and still the one deflection of the first session.
+    let total = wait_for_total(&browser, &app, "the submitted ticket", |total| {
+        total["submitted"] == 1
+    })
+    .await;
+    assert_eq!(total["sessions"], 2, "{total}");
+    assert_eq!(total["deflections"], 1, "{total}");
+    assert_eq!(total["deflections_reverted"], 0, "{total}");
+    assert_eq!(total["abandoned"], 1, "{total}");
+    assert_eq!(total["opened"], 1, "{total}");
+    assert_eq!(app.lesson_figures(&lesson_id).await["deflections"], 1);
+    assert!(app.metric("deflect_events_duplicate_total").await >= 1.0);
+
+    // Assert 1, last (the call counts as a session of its own): the widget showed what
+    // the API answers for the draft.
+    let served = app
+        .suggestions(
+            &app.acme.suggest,
+            &json!({"description": DRAFT, "locale": "en", "limit": 3}),
+        )
+        .await;
+    let shown_ids: Vec<&str> = shown
+        .iter()
+        .map(|item| item["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown_ids, served.ids());
+    for (item, result) in shown.iter().zip(&served.results) {
+        assert_eq!(item["title"], result.title.as_str());
+        assert_eq!(item["href"], result.url.as_deref().unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_while_deflect_is_down()
+{
+    // Arrange: a helpdesk on its own origin, which acme allows, with a German form.
+    let helpdesk = Helpdesk::bind();
+    let app = spawn_app_with_demo_page_and(|settings| {
+        let acme = settings.tenants.get_mut("acme").unwrap();
+        acme.allowed_origins.push(helpdesk.origin.clone());
+    })
+    .await;
+    let helpdesk_origin = helpdesk.origin.clone();
+    let tickets = helpdesk.serve(&app);
+    let browser = Browser::launch().await;
+    let form_url = format!("{helpdesk_origin}/");
+
+    // Act 1: type, open a lesson, leave.
+    browser.open(&form_url).await;
+    browser.execute(RECORDER, vec![]).await;
+    let description = wait_for_element(&browser, "#description").await;
+    browser
+        .type_into(&description, "Ich habe mein Passwort vergessen")
+        .await;
+    let shown = wait_for_suggestions(&browser, "Ich habe mein Passwort vergessen").await;
+    browser
+        .screenshot(&artifact_path("helpdesk-german.png"))
+        .await;
+    let lesson_id = shown[0]["id"].as_str().unwrap().to_owned();
+    let mounted = browser
+        .execute(
+            "return !!document.querySelector('#suggestions > .deflect');",
+            vec![],
+        )
+        .await;
+    assert_eq!(mounted, true, "the widget is not in its data-mount element");
+    assert_eq!(shown[0]["question"], "Hat das Ihr Problem gelöst?");
+    assert_eq!(shown[0]["meta"], "Artikel");
+    let page_window = browser.current_window().await;
+    browser
+        .click(&browser.find(".deflect-item .deflect-link").await)
+        .await;
+    browser
+        .wait_until("the article to open in a new tab", 10, || async {
+            (browser.window_handles().await.len() == 2).then_some(())
+        })
+        .await;
+    browser.switch_to_window(&page_window).await;
+    browser.open(&format!("{helpdesk_origin}/elsewhere")).await;
+
+    // Assert 1: the cross-origin beacon reported the abandoned ticket; deflected.
+    let total = wait_for_total(&browser, &app, "the beacon's ticket_abandoned", |total| {
+        total["abandoned"] == 1
+    })
+    .await;
+    assert_eq!(total["opened"], 1, "{total}");
+    assert_eq!(total["deflections"], 1, "{total}");
+    assert_eq!(app.lesson_figures(&lesson_id).await["deflections"], 1);
+
+    // Act 2: a new draft. deflect stops while the customer reads the suggestions and
+    // answers "No"; the widget keeps the event and sends it again once deflect is back.
+    browser.open(&form_url).await;
+    browser.execute(RECORDER, vec![]).await;
+    let subject = wait_for_element(&browser, "#subject").await;
+    browser.type_into(&subject, "Rechnung").await;
+    let description = browser.find("#description").await;
+    browser
+        .type_into(
+            &description,
+            "Die Umsatzsteuer auf meiner Rechnung ist falsch",
+        )
+        .await;
+    let shown =
+        wait_for_suggestions(&browser, "Die Umsatzsteuer auf meiner Rechnung ist falsch").await;
+    let voted_lesson = shown[0]["id"].as_str().unwrap().to_owned();
+    app.stop().await;
+    browser
+        .click(&browser.find(".deflect-item .deflect-no").await)
+        .await;
+    browser
+        .wait_until("the vote's first send to fail", 20, || async {
+            let sends = event_sends(&browser).await;
+            sends
+                .iter()
+                .any(|send| send["types"] == json!(["not_helpful"]) && send["failed"] == true)
+                .then_some(())
+        })
+        .await;
+    app.start_again().await;
+
+    // Assert 2: the vote counted once, from a retry with the same event id.
+    let total = wait_for_total(&browser, &app, "the retried vote", |total| {
+        total["not_helpful"] == 1
+    })
+    .await;
+    assert_eq!(total["sessions"], 2, "{total}");
+    assert_eq!(app.lesson_figures(&voted_lesson).await["not_helpful"], 1);
+    let sends = event_sends(&browser).await;
+    let vote_sends: Vec<&Value> = sends
+        .iter()
+        .filter(|send| send["types"] == json!(["not_helpful"]))
+        .collect();
+    assert!(vote_sends.len() >= 2, "{sends:?}");
+    assert!(
+        vote_sends
+            .iter()
+            .all(|send| send["ids"] == vote_sends[0]["ids"]),
+        "{sends:?}"
+    );
+    assert_eq!(vote_sends.last().unwrap()["status"], 200, "{sends:?}");
+
+    // Act 3: deflect stops again; the customer types on and submits the form.
+    app.stop().await;
+    let requests_before_the_outage = suggest_requests(&browser).await;
+    browser.type_into(&description, ", bitte korrigieren").await;
+    browser
+        .wait_until("the failed request to hide the suggestions", 20, || async {
+            let requests = suggest_requests(&browser).await;
+            let shown = browser.execute(SHOWN_SUGGESTIONS, vec![]).await;
+            (requests > requests_before_the_outage && shown.is_null()).then_some(())
+        })
+        .await;
+    let errors = browser
+        .execute("return window.deflectTest.errors;", vec![])
+        .await;
+    browser
+        .click(&browser.find("button[type=submit]").await)
+        .await;
+
+    // Assert 3: the helpdesk got the ticket as typed; the widget raised no error.
+    let received = browser
+        .wait_until("the helpdesk to receive the ticket", 20, || async {
+            tickets.lock().unwrap().first().cloned()
+        })
+        .await;
+    assert!(received.contains("subject=Rechnung"), "{received}");
+    assert!(
+        received.contains("Die+Umsatzsteuer+auf+meiner+Rechnung+ist+falsch%2C+bitte+korrigieren"),
+        "{received}"
+    );
+    assert_eq!(
+        browser.text(&browser.find("h1").await).await,
+        "Ticket erhalten"
+    );
+    assert_eq!(errors, json!([]));
+
+    // Act 4: deflect is back; the next page with the widget sends what the last one could
+    // not (the submission's beacon went nowhere).
+    app.start_again().await;
+    browser.open(&form_url).await;
+
+    // Assert 4: the submission counted, and nothing counted twice.
+    let total = wait_for_total(&browser, &app, "the stored ticket_submitted", |total| {
+        total["submitted"] == 1
+    })
+    .await;
+    for (figure, expected) in [
+        ("sessions", 2),
+        ("opened", 1),
+        ("not_helpful", 1),
+        ("abandoned", 1),
+        ("deflections", 1),
+    ] {
+        assert_eq!(total[figure], expected, "{figure} in {total}");
+    }
+    browser
+        .wait_until("the outbox to be confirmed", 20, || async {
+            let stored = browser
+                .execute("return window.localStorage.length;", vec![])
+                .await;
+            (stored == 0).then_some(())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn the_widget_waits_for_three_letters_or_two_cjk_skips_a_repeated_draft_and_closes_on_escape()
+{
+    // Arrange
+    let app = spawn_app_with_demo_page_and(|_| {}).await;
+    let browser = Browser::launch().await;
+    browser.open(&app.url("/demo")).await;
+    browser.execute(RECORDER, vec![]).await;
+    let description = browser.find("#description").await;
+
+    // Act 1: two letters, a pause longer than the debounce, a third letter.
+    browser.type_into(&description, "ab").await;
+    tokio::time::sleep(PAUSE).await;
+    browser.type_into(&description, "c").await;
+    let first = wait_for_request(&browser, 1).await;
+    // A letter typed and deleted at once, a pause, then another letter.
+    browser
+        .type_into(&description, &format!("x{BACKSPACE}"))
+        .await;
+    tokio::time::sleep(PAUSE).await;
+    browser.type_into(&description, "d").await;
+    let second = wait_for_request(&browser, 2).await;
+
+    // Assert 1: "ab" and the repeated "abc" cost no request.
+    assert_eq!(first["description"], "abc");
+    assert_eq!(second["description"], "abcd");
+
+    // Act 2: a new page; one CJK character, a pause, a second one.
+    browser.open(&app.url("/demo")).await;
+    browser.execute(RECORDER, vec![]).await;
+    let description = browser.find("#description").await;
+    browser.type_into(&description, "密").await;
+    tokio::time::sleep(PAUSE).await;
+    browser.type_into(&description, "码").await;
+    let cjk = wait_for_request(&browser, 1).await;
+
+    // Assert 2: two CJK characters are enough, one is not.
+    assert_eq!(cjk["description"], "密码");
+
+    // Act 3: suggestions, Tab into them, Escape.
+    browser.open(&app.url("/demo")).await;
+    browser.execute(RECORDER, vec![]).await;
+    let description = browser.find("#description").await;
+    browser.type_into(&description, "reset my password").await;
+    wait_for_suggestions(&browser, "reset my password").await;
+    browser.type_into(&description, TAB).await;
+    browser.press(ESCAPE).await;
+
+    // Assert 3: closed, and the focus is back in the field.
+    assert!(browser.execute(SHOWN_SUGGESTIONS, vec![]).await.is_null());
+    let focused = browser
+        .execute("return document.activeElement.id;", vec![])
+        .await;
+    assert_eq!(focused, "description");
+}
+
+/// Whether the widget shows its answer to the description `arguments[0]` (not an answer
+/// to an earlier part of the draft, which a later one would replace).
+const ANSWER_TO_DRAFT_SHOWN: &str = r#"
+    var requests = window.deflectTest.suggests;
+    var latest = requests[requests.length - 1];
+    var list = document.querySelector('.deflect-list');
+    return !!(latest && latest.body.description === arguments[0] && latest.suggestionId
+        && list && list.getAttribute('data-suggestion-id') === latest.suggestionId);
+"#;
+
+/// Waits until the widget shows its answer to the draft whose description is
+/// `description` and returns the suggestions (the page must run [`RECORDER`]).
+async fn wait_for_suggestions(browser: &Browser, description: &str) -> Vec<Value> {
+    browser
+        .wait_until("suggestions for the draft to appear", 20, || async {
+            let shown_for_draft = browser
+                .execute(ANSWER_TO_DRAFT_SHOWN, vec![json!(description)])
+                .await;
+            if shown_for_draft != true {
+                return None;
+            }
+            let shown = browser.execute(SHOWN_SUGGESTIONS, vec![]).await;
+            shown.as_array().filter(|items| !items.is_empty()).cloned()
+        })
+        .await
+}
+
+/// Waits until the widget has made `count` suggest requests; returns the last one's body.
+async fn wait_for_request(browser: &Browser, count: usize) -> Value {
+    let requests = browser
+        .wait_until(&format!("suggest request {count}"), 20, || async {
+            let requests = browser
+                .execute("return window.deflectTest.suggests;", vec![])
+                .await;
+            let requests = requests.as_array().cloned().unwrap_or_default();
+            (requests.len() >= count).then_some(requests)
+        })
+        .await;
+    assert_eq!(requests.len(), count, "{requests:?}");
+    requests[count - 1]["body"].clone()
+}
+
+/// The widget's sends of events on this page: event ids and types, and how each ended.
+async fn event_sends(browser: &Browser) -> Vec<Value> {
+    let sends = browser
+        .execute("return window.deflectTest.events;", vec![])
+        .await;
+    sends.as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until the page has rendered an element matching `selector`.
+async fn wait_for_element(browser: &Browser, selector: &str) -> crate::webdriver::Element {
+    browser
+        .wait_until(&format!("`{selector}` to be rendered"), 20, || async {
+            browser.find_all(selector).await.into_iter().next()
+        })
+        .await
+}
+
+/// How many suggest requests the widget has made on this page.
+async fn suggest_requests(browser: &Browser) -> u64 {
+    let count = browser
+        .execute("return window.deflectTest.suggests.length;", vec![])
+        .await;
+    count.as_u64().unwrap_or_default()
+}
+
+/// The lesson id of the suggestion whose link has the focus.
+async fn focused_lesson(browser: &Browser) -> String {
+    let id = browser
+        .execute(
+            "var item = document.activeElement.closest('.deflect-item'); \
+             return item ? item.getAttribute('data-lesson-id') : document.activeElement.tagName;",
+            vec![],
+        )
+        .await;
+    id.as_str().unwrap_or_default().to_owned()
+}
+
+/// The outline style of the focused element (`none` when focus is invisible).
+async fn focus_outline(browser: &Browser) -> String {
+    let style = browser
+        .execute(
+            "return getComputedStyle(document.activeElement).outlineStyle;",
+            vec![],
+        )
+        .await;
+    style.as_str().unwrap_or_default().to_owned()
+}
+
+/// Polls acme's summary until `ready` holds for its total (events arrive in the page's
+/// own time, beacons after the page is gone).
+async fn wait_for_total(
+    browser: &Browser,
+    app: &TestApp,
+    what: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    browser
+        .wait_until(what, 20, || async {
+            let total = app.summary_total().await;
+            ready(&total).then_some(total)
+        })
+        .await
+}
+
+/// A stand-in helpdesk on its own origin: a German ticket form embedding the widget from
+/// deflect, and the endpoint the form posts to, which keeps what it receives.
+struct Helpdesk {
+    listener: TcpListener,
+    origin: String,
+}
+
+impl Helpdesk {
+    fn bind() -> Helpdesk {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("failed to bind the helpdesk");
+        let port = listener.local_addr().unwrap().port();
+        Helpdesk {
+            listener,
+            origin: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Serves the form (embedding the widget of `app` with acme's public key); returns
+    /// the tickets received, as their raw form bodies.
+    fn serve(self, app: &TestApp) -> Arc<Mutex<Vec<String>>> {
+        // The widget loads in the head, before the form exists: the page renders its form
+        // later, as a framework would, with a rich-text description (contenteditable)
+        // copied into a hidden field on submit, as helpdesk editors do.
+        let page = format!(
+            r##"<!doctype html>
+<html lang="de"><head><meta charset="utf-8"><title>Anfrage</title>
+<script src="{deflect}/widget.js" data-key="{key}" data-subject="#subject"
+  data-description="#description" data-mount="#suggestions"></script>
+</head>
+<body>
+<div id="app"></div>
+<script>
+  setTimeout(function () {{
+    document.getElementById('app').innerHTML =
+      '<form id="ticket-form" action="/tickets" method="post">' +
+      '<label for="subject">Betreff</label><input id="subject" name="subject">' +
+      '<p id="description-label">Beschreibung</p>' +
+      '<div id="description" contenteditable="true" role="textbox" aria-multiline="true"' +
+      ' aria-labelledby="description-label"></div>' +
+      '<input type="hidden" name="description"><div id="suggestions"></div>' +
+      '<button type="submit">Absenden</button></form>';
+    document.getElementById('ticket-form').addEventListener('submit', function (event) {{
+      event.target.elements.description.value = document.getElementById('description').innerText;
+    }});
+  }}, 300);
+</script>
+</body></html>"##,
+            deflect = app.address,
+            key = app.acme.suggest,
+        );
+        let tickets = Arc::new(Mutex::new(Vec::new()));
+        let received = tickets.clone();
+        let server = HttpServer::new(move || {
+            let page = page.clone();
+            let received = received.clone();
+            App::new()
+                .route(
+                    "/",
+                    web::get().to(move || {
+                        let page = page.clone();
+                        async move {
+                            HttpResponse::Ok()
+                                .content_type("text/html; charset=utf-8")
+                                .body(page)
+                        }
+                    }),
+                )
+                .route(
+                    "/elsewhere",
+                    web::get().to(|| async {
+                        HttpResponse::Ok()
+                            .content_type("text/html")
+                            .body("<h1>Elsewhere</h1>")
+                    }),
+                )
+                .route(
+                    "/tickets",
+                    web::post().to(move |body: web::Bytes| {
+                        received
+                            .lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&body).into_owned());
+                        async {
+                            HttpResponse::Ok()
+                                .content_type("text/html; charset=utf-8")
+                                .body("<h1>Ticket erhalten</h1>")
+                        }
+                    }),
+                )
+        })
+        .workers(1)
+        .listen(self.listener)
+        .expect("failed to serve the helpdesk")
+        .run();
+        tokio::spawn(server);
+        tickets
+    }
+}
