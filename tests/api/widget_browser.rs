@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with_demo_page_and, TestApp};
 use crate::webdriver::{
-    artifact_path, Browser, ARROW_DOWN, ARROW_UP, BACKSPACE, ENTER, ESCAPE, TAB,
+    artifact_path, Browser, Element, ARROW_DOWN, ARROW_UP, BACKSPACE, ENTER, ESCAPE, TAB,
 };
 
 /// A draft whose best match in the demo catalog is a lesson (with a duration).
@@ -103,11 +103,9 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
     // Arrange
     let app = spawn_app_with_demo_page_and(|_| {}).await;
     let browser = Browser::launch().await;
-    browser.open(&app.url("/demo")).await;
-    browser.execute(RECORDER, vec![]).await;
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
 
     // Act 1: type the draft letter by letter.
-    let description = browser.find("#description").await;
     for letter in DRAFT.chars() {
         browser.type_into(&description, &letter.to_string()).await;
         tokio::time::sleep(KEYSTROKE_PAUSE).await;
@@ -269,11 +267,8 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
     assert_eq!(figures["helpful"], 1, "{figures}");
 
     // Act 3: a second session types, opens nothing and submits the form.
-    browser.open(&app.url("/demo")).await;
-    browser.execute(RECORDER, vec![]).await;
-    let subject = browser.find("#subject").await;
+    let (subject, description) = open_form(&browser, &app.url("/demo")).await;
     browser.type_into(&subject, "Timesheets").await;
-    let description = browser.find("#description").await;
     browser
         .type_into(&description, "How do I export timesheets to Excel")
         .await;
@@ -345,9 +340,7 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
     let form_url = format!("{helpdesk_origin}/");
 
     // Act 1: type, open a lesson, leave.
-    browser.open(&form_url).await;
-    browser.execute(RECORDER, vec![]).await;
-    let description = wait_for_element(&browser, "#description").await;
+    let (_, description) = open_form(&browser, &form_url).await;
     browser
         .type_into(&description, "Ich habe mein Passwort vergessen")
         .await;
@@ -388,11 +381,8 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
 
     // Act 2: a new draft. deflect stops while the customer reads the suggestions and
     // answers "No"; the widget keeps the event and sends it again once deflect is back.
-    browser.open(&form_url).await;
-    browser.execute(RECORDER, vec![]).await;
-    let subject = wait_for_element(&browser, "#subject").await;
+    let (subject, description) = open_form(&browser, &form_url).await;
     browser.type_into(&subject, "Rechnung").await;
-    let description = browser.find("#description").await;
     browser
         .type_into(
             &description,
@@ -508,9 +498,7 @@ async fn the_widget_waits_for_three_letters_or_two_cjk_skips_a_repeated_draft_an
     // Arrange
     let app = spawn_app_with_demo_page_and(|_| {}).await;
     let browser = Browser::launch().await;
-    browser.open(&app.url("/demo")).await;
-    browser.execute(RECORDER, vec![]).await;
-    let description = browser.find("#description").await;
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
 
     // Act 1: two letters, a pause longer than the debounce, a third letter.
     browser.type_into(&description, "ab").await;
@@ -530,9 +518,7 @@ async fn the_widget_waits_for_three_letters_or_two_cjk_skips_a_repeated_draft_an
     assert_eq!(second["description"], "abcd");
 
     // Act 2: a new page; one CJK character, a pause, a second one.
-    browser.open(&app.url("/demo")).await;
-    browser.execute(RECORDER, vec![]).await;
-    let description = browser.find("#description").await;
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
     browser.type_into(&description, "密").await;
     tokio::time::sleep(PAUSE).await;
     browser.type_into(&description, "码").await;
@@ -542,9 +528,7 @@ async fn the_widget_waits_for_three_letters_or_two_cjk_skips_a_repeated_draft_an
     assert_eq!(cjk["description"], "密码");
 
     // Act 3: suggestions, Tab into them, Escape.
-    browser.open(&app.url("/demo")).await;
-    browser.execute(RECORDER, vec![]).await;
-    let description = browser.find("#description").await;
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
     browser.type_into(&description, "reset my password").await;
     wait_for_suggestions(&browser, "reset my password").await;
     browser.type_into(&description, TAB).await;
@@ -608,8 +592,18 @@ async fn event_sends(browser: &Browser) -> Vec<Value> {
     sends.as_array().cloned().unwrap_or_default()
 }
 
+/// Opens the ticket form at `url`, starts [`RECORDER`] in it, and returns its subject and
+/// description fields once the page has rendered them.
+async fn open_form(browser: &Browser, url: &str) -> (Element, Element) {
+    browser.open(url).await;
+    browser.execute(RECORDER, vec![]).await;
+    let subject = wait_for_element(browser, "#subject").await;
+    let description = wait_for_element(browser, "#description").await;
+    (subject, description)
+}
+
 /// Waits until the page has rendered an element matching `selector`.
-async fn wait_for_element(browser: &Browser, selector: &str) -> crate::webdriver::Element {
+async fn wait_for_element(browser: &Browser, selector: &str) -> Element {
     browser
         .wait_until(&format!("`{selector}` to be rendered"), 20, || async {
             browser.find_all(selector).await.into_iter().next()
