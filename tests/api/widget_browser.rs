@@ -274,14 +274,7 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
         .await;
     wait_for_suggestions(&browser, "How do I export timesheets to Excel").await;
     // The beacon's events, left in the outbox, were sent again by this page: duplicates.
-    browser
-        .wait_until("the outbox to be confirmed", 20, || async {
-            let stored = browser
-                .execute("return window.localStorage.length;", vec![])
-                .await;
-            (stored == 0).then_some(())
-        })
-        .await;
+    wait_for_empty_outbox(&browser).await;
     browser
         .click(&browser.find("button[type=submit]").await)
         .await;
@@ -482,14 +475,7 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
     ] {
         assert_eq!(total[figure], expected, "{figure} in {total}");
     }
-    browser
-        .wait_until("the outbox to be confirmed", 20, || async {
-            let stored = browser
-                .execute("return window.localStorage.length;", vec![])
-                .await;
-            (stored == 0).then_some(())
-        })
-        .await;
+    wait_for_empty_outbox(&browser).await;
 }
 
 #[tokio::test]
@@ -600,6 +586,19 @@ async fn open_form(browser: &Browser, url: &str) -> (Element, Element) {
     let subject = wait_for_element(browser, "#subject").await;
     let description = wait_for_element(browser, "#description").await;
     (subject, description)
+}
+
+/// Waits until deflect has confirmed every event in the widget's outbox (the page's
+/// `localStorage` holds nothing else).
+async fn wait_for_empty_outbox(browser: &Browser) {
+    browser
+        .wait_until("the outbox to be confirmed", 20, || async {
+            let stored = browser
+                .execute("return window.localStorage.length;", vec![])
+                .await;
+            (stored == 0).then_some(())
+        })
+        .await;
 }
 
 /// Waits until the page has rendered an element matching `selector`.
