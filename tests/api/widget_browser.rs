@@ -11,7 +11,7 @@
 //!    down is retried with its event id and counts once; with the service stopped, the
 //!    form still submits normally, and the next page sends the lost submission.
 //! 5. The draft rules: three letters (two CJK characters), a repeated draft is not sent
-//!    again, Escape closes the suggestions.
+//!    again, Escape closes the suggestions, an abstention shows nothing.
 //!
 //! Screenshots go to `target/browser-tests/`.
 
@@ -35,6 +35,9 @@ const KEYSTROKE_PAUSE: Duration = Duration::from_millis(60);
 
 /// The widget's debounce, less a little for the timer's and the clock's granularity.
 const DEBOUNCE_MS: f64 = 390.0;
+
+/// A draft of words no document of the demo catalog has: deflect abstains.
+const NOTHING_FITS: &str = "blorptang fizzwick";
 
 /// A pause well over the debounce, after which a widget that should send a request has.
 const PAUSE: Duration = Duration::from_millis(1000);
@@ -526,6 +529,38 @@ async fn the_widget_waits_for_three_letters_or_two_cjk_skips_a_repeated_draft_an
         .execute("return document.activeElement.id;", vec![])
         .await;
     assert_eq!(focused, "description");
+
+    // Act 4: a draft deflect has nothing for.
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
+    browser.type_into(&description, NOTHING_FITS).await;
+    browser
+        .wait_until("the answer to arrive", 20, || async {
+            let answered = browser
+                .execute(
+                    "return !!(window.deflectTest.suggests[0] || {}).suggestionId;",
+                    vec![],
+                )
+                .await;
+            (answered == true).then_some(())
+        })
+        .await;
+
+    // Assert 4: deflect abstained, and the widget shows nothing, not even an empty box.
+    let box_height = browser
+        .execute(
+            "return document.querySelector('.deflect').getBoundingClientRect().height;",
+            vec![],
+        )
+        .await;
+    assert_eq!(box_height, 0);
+    assert!(browser.execute(SHOWN_SUGGESTIONS, vec![]).await.is_null());
+    let answer = app
+        .suggestions(
+            &app.acme.suggest,
+            &json!({"description": NOTHING_FITS, "locale": "en"}),
+        )
+        .await;
+    assert!(answer.abstained, "{answer:?}");
 }
 
 /// Whether the widget shows its answer to the description `arguments[0]` (not an answer
