@@ -183,12 +183,7 @@ async fn upload_bulk_content(
     let mut splitter = LineSplitter::default();
     let mut received_bytes = 0usize;
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| {
-            ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("the body could not be read: {error}"),
-            )
-        })?;
+        let chunk = chunk.map_err(super::unreadable_body)?;
         received_bytes += chunk.len();
         if received_bytes > limit.0 {
             upload.flush(&state).await?;

@@ -137,12 +137,7 @@ async fn record_beacon(
 async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| {
-            ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("the body could not be read: {error}"),
-            )
-        })?;
+        let chunk = chunk.map_err(super::unreadable_body)?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::new(
                 ErrorCode::PayloadTooLarge,

@@ -51,6 +51,14 @@ pub(crate) fn json_config(limit_bytes: usize) -> web::JsonConfig {
         .error_handler(json_error_handler)
 }
 
+/// The error for a request body that broke off or could not be decoded while read.
+pub(crate) fn unreadable_body(error: actix_web::error::PayloadError) -> ApiError {
+    ApiError::new(
+        ErrorCode::MalformedJson,
+        format!("the body could not be read: {error}"),
+    )
+}
+
 /// Answers a known path called with the wrong method.
 pub(crate) async fn method_not_allowed(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
     ApiError::new(

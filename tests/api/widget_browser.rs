@@ -11,7 +11,7 @@
 //!    down is retried with its event id and counts once; with the service stopped, the
 //!    form still submits normally, and the next page sends the lost submission.
 //! 5. The draft rules: three letters (two CJK characters), a repeated draft is not sent
-//!    again, Escape closes the suggestions.
+//!    again, Escape closes the suggestions, an abstention shows nothing.
 //!
 //! Screenshots go to `target/browser-tests/`.
 
@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with_demo_page_and, TestApp};
 use crate::webdriver::{
-    artifact_path, Browser, ARROW_DOWN, ARROW_UP, BACKSPACE, ENTER, ESCAPE, TAB,
+    artifact_path, Browser, Element, ARROW_DOWN, ARROW_UP, BACKSPACE, ENTER, ESCAPE, TAB,
 };
 
 /// A draft whose best match in the demo catalog is a lesson (with a duration).
@@ -35,6 +35,9 @@ const KEYSTROKE_PAUSE: Duration = Duration::from_millis(60);
 
 /// The widget's debounce, less a little for the timer's and the clock's granularity.
 const DEBOUNCE_MS: f64 = 390.0;
+
+/// A draft of words no document of the demo catalog has: deflect abstains.
+const NOTHING_FITS: &str = "blorptang fizzwick";
 
 /// A pause well over the debounce, after which a widget that should send a request has.
 const PAUSE: Duration = Duration::from_millis(1000);
@@ -103,11 +106,9 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
     // Arrange
     let app = spawn_app_with_demo_page_and(|_| {}).await;
     let browser = Browser::launch().await;
-    browser.open(&app.url("/demo")).await;
-    browser.execute(RECORDER, vec![]).await;
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
 
     // Act 1: type the draft letter by letter.
-    let description = browser.find("#description").await;
     for letter in DRAFT.chars() {
         browser.type_into(&description, &letter.to_string()).await;
         tokio::time::sleep(KEYSTROKE_PAUSE).await;
@@ -141,6 +142,11 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
         .windows(2)
         .filter(|pair| pair[1] - pair[0] >= DEBOUNCE_MS)
         .count();
+    eprintln!(
+        "{} keystrokes, {} suggest requests, {pauses} pauses of 400 ms or more while typing",
+        inputs.len(),
+        suggests.len()
+    );
     assert!(
         suggests.len() <= pauses + 1 && suggests.len() <= 10,
         "{} keystrokes cost {} suggest requests ({pauses} pauses while typing)",
@@ -210,10 +216,12 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
         })
         .await;
     browser.switch_to_window(&lesson_window).await;
-    assert_eq!(
-        browser.current_url().await,
-        lesson["href"].as_str().unwrap()
-    );
+    let lesson_url = lesson["href"].as_str().unwrap();
+    browser
+        .wait_until("the new tab to load the lesson", 10, || async {
+            (browser.current_url().await == lesson_url).then_some(())
+        })
+        .await;
     browser.close_window().await;
     browser.switch_to_window(&page_window).await;
     let yes = browser
@@ -262,24 +270,14 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
     assert_eq!(figures["helpful"], 1, "{figures}");
 
     // Act 3: a second session types, opens nothing and submits the form.
-    browser.open(&app.url("/demo")).await;
-    browser.execute(RECORDER, vec![]).await;
-    let subject = browser.find("#subject").await;
+    let (subject, description) = open_form(&browser, &app.url("/demo")).await;
     browser.type_into(&subject, "Timesheets").await;
-    let description = browser.find("#description").await;
     browser
         .type_into(&description, "How do I export timesheets to Excel")
         .await;
     wait_for_suggestions(&browser, "How do I export timesheets to Excel").await;
     // The beacon's events, left in the outbox, were sent again by this page: duplicates.
-    browser
-        .wait_until("the outbox to be confirmed", 20, || async {
-            let stored = browser
-                .execute("return window.localStorage.length;", vec![])
-                .await;
-            (stored == 0).then_some(())
-        })
-        .await;
+    wait_for_empty_outbox(&browser).await;
     browser
         .click(&browser.find("button[type=submit]").await)
         .await;
@@ -338,9 +336,7 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
     let form_url = format!("{helpdesk_origin}/");
 
     // Act 1: type, open a lesson, leave.
-    browser.open(&form_url).await;
-    browser.execute(RECORDER, vec![]).await;
-    let description = wait_for_element(&browser, "#description").await;
+    let (_, description) = open_form(&browser, &form_url).await;
     browser
         .type_into(&description, "Ich habe mein Passwort vergessen")
         .await;
@@ -381,11 +377,8 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
 
     // Act 2: a new draft. deflect stops while the customer reads the suggestions and
     // answers "No"; the widget keeps the event and sends it again once deflect is back.
-    browser.open(&form_url).await;
-    browser.execute(RECORDER, vec![]).await;
-    let subject = wait_for_element(&browser, "#subject").await;
+    let (subject, description) = open_form(&browser, &form_url).await;
     browser.type_into(&subject, "Rechnung").await;
-    let description = browser.find("#description").await;
     browser
         .type_into(
             &description,
@@ -485,14 +478,7 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
     ] {
         assert_eq!(total[figure], expected, "{figure} in {total}");
     }
-    browser
-        .wait_until("the outbox to be confirmed", 20, || async {
-            let stored = browser
-                .execute("return window.localStorage.length;", vec![])
-                .await;
-            (stored == 0).then_some(())
-        })
-        .await;
+    wait_for_empty_outbox(&browser).await;
 }
 
 #[tokio::test]
@@ -501,9 +487,7 @@ async fn the_widget_waits_for_three_letters_or_two_cjk_skips_a_repeated_draft_an
     // Arrange
     let app = spawn_app_with_demo_page_and(|_| {}).await;
     let browser = Browser::launch().await;
-    browser.open(&app.url("/demo")).await;
-    browser.execute(RECORDER, vec![]).await;
-    let description = browser.find("#description").await;
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
 
     // Act 1: two letters, a pause longer than the debounce, a third letter.
     browser.type_into(&description, "ab").await;
@@ -523,9 +507,7 @@ async fn the_widget_waits_for_three_letters_or_two_cjk_skips_a_repeated_draft_an
     assert_eq!(second["description"], "abcd");
 
     // Act 2: a new page; one CJK character, a pause, a second one.
-    browser.open(&app.url("/demo")).await;
-    browser.execute(RECORDER, vec![]).await;
-    let description = browser.find("#description").await;
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
     browser.type_into(&description, "密").await;
     tokio::time::sleep(PAUSE).await;
     browser.type_into(&description, "码").await;
@@ -535,9 +517,7 @@ async fn the_widget_waits_for_three_letters_or_two_cjk_skips_a_repeated_draft_an
     assert_eq!(cjk["description"], "密码");
 
     // Act 3: suggestions, Tab into them, Escape.
-    browser.open(&app.url("/demo")).await;
-    browser.execute(RECORDER, vec![]).await;
-    let description = browser.find("#description").await;
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
     browser.type_into(&description, "reset my password").await;
     wait_for_suggestions(&browser, "reset my password").await;
     browser.type_into(&description, TAB).await;
@@ -549,6 +529,38 @@ async fn the_widget_waits_for_three_letters_or_two_cjk_skips_a_repeated_draft_an
         .execute("return document.activeElement.id;", vec![])
         .await;
     assert_eq!(focused, "description");
+
+    // Act 4: a draft deflect has nothing for.
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
+    browser.type_into(&description, NOTHING_FITS).await;
+    browser
+        .wait_until("the answer to arrive", 20, || async {
+            let answered = browser
+                .execute(
+                    "return !!(window.deflectTest.suggests[0] || {}).suggestionId;",
+                    vec![],
+                )
+                .await;
+            (answered == true).then_some(())
+        })
+        .await;
+
+    // Assert 4: deflect abstained, and the widget shows nothing, not even an empty box.
+    let box_height = browser
+        .execute(
+            "return document.querySelector('.deflect').getBoundingClientRect().height;",
+            vec![],
+        )
+        .await;
+    assert_eq!(box_height, 0);
+    assert!(browser.execute(SHOWN_SUGGESTIONS, vec![]).await.is_null());
+    let answer = app
+        .suggestions(
+            &app.acme.suggest,
+            &json!({"description": NOTHING_FITS, "locale": "en"}),
+        )
+        .await;
+    assert!(answer.abstained, "{answer:?}");
 }
 
 /// Whether the widget shows its answer to the description `arguments[0]` (not an answer
@@ -601,8 +613,31 @@ async fn event_sends(browser: &Browser) -> Vec<Value> {
     sends.as_array().cloned().unwrap_or_default()
 }
 
+/// Opens the ticket form at `url`, starts [`RECORDER`] in it, and returns its subject and
+/// description fields once the page has rendered them.
+async fn open_form(browser: &Browser, url: &str) -> (Element, Element) {
+    browser.open(url).await;
+    browser.execute(RECORDER, vec![]).await;
+    let subject = wait_for_element(browser, "#subject").await;
+    let description = wait_for_element(browser, "#description").await;
+    (subject, description)
+}
+
+/// Waits until deflect has confirmed every event in the widget's outbox (the page's
+/// `localStorage` holds nothing else).
+async fn wait_for_empty_outbox(browser: &Browser) {
+    browser
+        .wait_until("the outbox to be confirmed", 20, || async {
+            let stored = browser
+                .execute("return window.localStorage.length;", vec![])
+                .await;
+            (stored == 0).then_some(())
+        })
+        .await;
+}
+
 /// Waits until the page has rendered an element matching `selector`.
-async fn wait_for_element(browser: &Browser, selector: &str) -> crate::webdriver::Element {
+async fn wait_for_element(browser: &Browser, selector: &str) -> Element {
     browser
         .wait_until(&format!("`{selector}` to be rendered"), 20, || async {
             browser.find_all(selector).await.into_iter().next()
@@ -642,7 +677,8 @@ async fn focus_outline(browser: &Browser) -> String {
 }
 
 /// Polls acme's summary until `ready` holds for its total (events arrive in the page's
-/// own time, beacons after the page is gone).
+/// own time, beacons after the page is gone, retries after the widget's backoff, which
+/// doubles from 1 s: a retry can come 16 s after deflect is back).
 async fn wait_for_total(
     browser: &Browser,
     app: &TestApp,
@@ -650,7 +686,7 @@ async fn wait_for_total(
     ready: impl Fn(&Value) -> bool,
 ) -> Value {
     browser
-        .wait_until(what, 20, || async {
+        .wait_until(what, 40, || async {
             let total = app.summary_total().await;
             ready(&total).then_some(total)
         })
