@@ -182,7 +182,9 @@ pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>)
     if let Some(sentence_end) = sentence_end {
         html.push_str(&html_escape::encode_text(&trailing[..sentence_end]));
     }
-    if end < words.len() || scanned.len() < text.len() {
+    // A passage that ends with its sentence needs no ellipsis ("… ein.…" read badly).
+    let is_cut = end < words.len() || scanned.len() < text.len();
+    if is_cut && sentence_end.is_none() {
         html.push('…');
     }
     Snippet { html }
@@ -253,6 +255,25 @@ mod tests {
             });
         }
         assert!(checked > 10_000, "only {checked} words checked");
+    }
+
+    #[test]
+    fn a_passage_ending_with_its_sentence_gets_no_ellipsis() {
+        let filler = "Alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu. ";
+        let text = format!("Reset your password here. {}", filler.repeat(4));
+        let targets = MatchTargets {
+            terms: &["password"],
+            prefix: None,
+        };
+
+        let snippet = best_passage(&text, Analyzer::of(Language::English), &targets);
+
+        assert!(!snippet.html.contains(".…"), "{}", snippet.html);
+        assert!(
+            snippet.html.contains("<mark>password</mark>"),
+            "{}",
+            snippet.html
+        );
     }
 
     #[test]
