@@ -230,18 +230,8 @@ mod tests {
         }
         text.push_str(include_str!("../../benches/catalog/support_words.txt"));
         text.push_str(" dying lying tying skies skis news ugly early Über ÄRGER 3D x86 I'm");
-        let languages = [
-            Language::English,
-            Language::German,
-            Language::French,
-            Language::Spanish,
-            Language::Portuguese,
-            Language::Italian,
-            Language::Dutch,
-            Language::Unstemmed,
-        ];
         let mut checked = 0;
-        for language in languages {
+        for language in crate::text::analysis::ALL_LANGUAGES {
             let analyzer = Analyzer::of(language);
             crate::text::analysis::for_each_word(&text, |word| {
                 let term = analyzer.term(word.surface);

@@ -319,7 +319,8 @@ pub fn pair_term(first: &str, second: &str) -> String {
     pair
 }
 
-const ALL_LANGUAGES: [Language; 8] = [
+/// Every language deflect analyses, in the order of the per-thread memo's parts.
+pub(crate) const ALL_LANGUAGES: [Language; 8] = [
     Language::English,
     Language::German,
     Language::French,
