@@ -31,6 +31,7 @@ pub fn ticket_submitted(
         session_id.to_owned(),
         provider.as_str(),
     );
+    // The widget's session, counted as the widget's own events are.
     event.after_submission = false;
     TenantEvent {
         tenant: tenant.clone(),

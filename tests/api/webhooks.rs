@@ -80,6 +80,49 @@ async fn a_zendesk_delivery_is_answered_with_suggestions_and_tells_the_widget_se
 }
 
 #[tokio::test]
+async fn a_submission_the_widget_and_the_webhook_both_report_counts_once() {
+    // Arrange: the widget's session saw suggestions and sent its own ticket_submitted
+    let app = spawn_app_with_helpdesks(None, None).await;
+    app.suggestions(
+        &app.acme.suggest,
+        &json!({"description": "forgot my password", "session_id": "widget-3"}),
+    )
+    .await;
+    app.record_events(&[crate::helpers::event(
+        "ticket_submitted",
+        "widget-3",
+        json!({}),
+    )])
+    .await;
+    let body = zendesk_ticket_created(
+        "14",
+        "Password",
+        "forgot my password",
+        &["deflect_session_widget-3"],
+    );
+
+    // Act
+    let response = app
+        .deliver(&zendesk_delivery(
+            "acme",
+            ZENDESK_SECRET,
+            &body,
+            unix_now(0),
+            "inv-14",
+        ))
+        .await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    let total = app.summary_total().await;
+    assert_eq!(total["submitted"], 1, "{total}");
+    assert_eq!(
+        app.stats("summary", &[]).await["holdout"]["treated_submitted"],
+        1
+    );
+}
+
+#[tokio::test]
 async fn a_delivery_signed_with_the_previous_secret_is_accepted_during_a_rotation() {
     // Arrange
     let app = spawn_app_with_helpdesks(None, None).await;
