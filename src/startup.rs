@@ -307,16 +307,17 @@ fn start_webhooks(
     );
     let wake = Arc::new(Notify::new());
     if tenants.any_while_you_wait() {
-        OutboxWorker::new(
-            store.clone(),
-            tenants.clone(),
-            links.clone(),
-            events.clone(),
-            metrics.outbox.clone(),
-            WorkerSettings::from_settings(outbox_settings),
-            wake.clone(),
-        )
-        .spawn();
+        let worker = OutboxWorker {
+            store: store.clone(),
+            tenants: tenants.clone(),
+            links: links.clone(),
+            events: events.clone(),
+            metrics: metrics.outbox.clone(),
+            settings: WorkerSettings::from_settings(outbox_settings),
+            wake: wake.clone(),
+            poll_failures: Default::default(),
+        };
+        worker.spawn();
     }
     let outbox = OutboxQueue::new(store, wake, metrics.outbox.clone());
     let intake = WebhookIntake {

@@ -40,15 +40,8 @@ impl ZendeskClient {
         ticket_id: &str,
         html_body: &str,
     ) -> Result<(), CallError> {
-        let body = json!({"ticket": {"comment": {"html_body": html_body, "public": true}}});
-        self.account
-            .call(
-                Method::PUT,
-                &format!("/api/v2/tickets/{ticket_id}.json"),
-                Some(&body),
-            )
-            .await?;
-        Ok(())
+        let comment = json!({"comment": {"html_body": html_body, "public": true}});
+        self.update_ticket(ticket_id, comment).await
     }
 
     /// Returns whether one of the ticket's latest comments contains `marker`:
@@ -79,14 +72,19 @@ impl ZendeskClient {
     /// `{"ticket": {"status": "solved"}}` (Zendesk refuses it, 422, for a ticket without
     /// an assignee).
     pub async fn solve(&self, ticket_id: &str) -> Result<(), CallError> {
-        let body = json!({"ticket": {"status": "solved"}});
-        self.account
-            .call(
-                Method::PUT,
-                &format!("/api/v2/tickets/{ticket_id}.json"),
-                Some(&body),
-            )
-            .await?;
+        self.update_ticket(ticket_id, json!({"status": "solved"}))
+            .await
+    }
+
+    /// `PUT /api/v2/tickets/{id}.json` with `{"ticket": update}`.
+    async fn update_ticket(
+        &self,
+        ticket_id: &str,
+        update: serde_json::Value,
+    ) -> Result<(), CallError> {
+        let body = json!({ "ticket": update });
+        let path = format!("/api/v2/tickets/{ticket_id}.json");
+        self.account.call(Method::PUT, &path, Some(&body)).await?;
         Ok(())
     }
 }

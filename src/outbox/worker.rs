@@ -75,41 +75,22 @@ impl AttemptError {
     }
 }
 
+/// The worker and what it needs; `poll_failures` starts at 0.
 pub struct OutboxWorker {
-    store: OutboxStore,
-    tenants: Arc<HelpdeskTenants>,
-    links: Option<Arc<LinkSigner>>,
-    events: EventSink,
-    metrics: Arc<OutboxMetrics>,
-    settings: WorkerSettings,
-    wake: Arc<Notify>,
+    pub store: OutboxStore,
+    pub tenants: Arc<HelpdeskTenants>,
+    pub links: Option<Arc<LinkSigner>>,
+    pub events: EventSink,
+    pub metrics: Arc<OutboxMetrics>,
+    pub settings: WorkerSettings,
+    /// Nudged by [`super::OutboxQueue`] when this instance queues a job.
+    pub wake: Arc<Notify>,
     /// Failed polls of Redis in a row (logged at 1, 2, 4 ... so an outage does not
     /// flood the log).
-    poll_failures: AtomicU64,
+    pub poll_failures: AtomicU64,
 }
 
 impl OutboxWorker {
-    pub fn new(
-        store: OutboxStore,
-        tenants: Arc<HelpdeskTenants>,
-        links: Option<Arc<LinkSigner>>,
-        events: EventSink,
-        metrics: Arc<OutboxMetrics>,
-        settings: WorkerSettings,
-        wake: Arc<Notify>,
-    ) -> OutboxWorker {
-        OutboxWorker {
-            store,
-            tenants,
-            links,
-            events,
-            metrics,
-            settings,
-            wake,
-            poll_failures: AtomicU64::new(0),
-        }
-    }
-
     /// Runs the worker on the current tokio runtime until the process ends.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move { self.run().await })

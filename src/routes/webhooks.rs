@@ -25,15 +25,19 @@ use super::BodyLimits;
 struct WebhookBodyLimit(usize);
 
 pub(super) fn configure(config: &mut web::ServiceConfig, limits: &BodyLimits) {
-    let resource = |path: &str| {
-        web::resource(path)
-            .app_data(web::Data::new(WebhookBodyLimit(limits.webhook_bytes)))
-            .default_service(web::to(super::method_not_allowed))
-    };
-    config
-        .service(resource("/v1/webhooks/zendesk").route(web::post().to(receive_zendesk)))
-        .service(resource("/v1/webhooks/freshdesk").route(web::post().to(receive_freshdesk)))
-        .service(resource("/v1/webhooks/generic").route(web::post().to(receive_generic)));
+    for (path, provider) in [
+        ("/v1/webhooks/zendesk", Provider::Zendesk),
+        ("/v1/webhooks/freshdesk", Provider::Freshdesk),
+        ("/v1/webhooks/generic", Provider::Generic),
+    ] {
+        config.service(
+            web::resource(path)
+                .app_data(web::Data::new(provider))
+                .app_data(web::Data::new(WebhookBodyLimit(limits.webhook_bytes)))
+                .route(web::post().to(receive))
+                .default_service(web::to(super::method_not_allowed)),
+        );
+    }
 }
 
 impl HeaderSource for HeaderMap {
@@ -47,41 +51,16 @@ struct WebhookQuery {
     tenant: Option<String>,
 }
 
-async fn receive_zendesk(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    limit: web::Data<WebhookBodyLimit>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    receive(Provider::Zendesk, request, state, limit, payload).await
-}
-
-async fn receive_freshdesk(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    limit: web::Data<WebhookBodyLimit>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    receive(Provider::Freshdesk, request, state, limit, payload).await
-}
-
-async fn receive_generic(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    limit: web::Data<WebhookBodyLimit>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    receive(Provider::Generic, request, state, limit, payload).await
-}
-
+/// Receives a delivery of the route's provider.
 #[tracing::instrument(name = "webhook", skip_all, fields(provider = provider.as_str(), tenant))]
 async fn receive(
-    provider: Provider,
+    provider: web::Data<Provider>,
     request: HttpRequest,
     state: web::Data<AppState>,
     limit: web::Data<WebhookBodyLimit>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let provider = **provider;
     let metrics = &state.metrics.webhooks;
     let body = super::read_body(payload, limit.0).await?;
     // A query string that does not parse names no tenant: refused like an unknown one.

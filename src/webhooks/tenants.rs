@@ -113,19 +113,14 @@ impl HelpdeskTenants {
     ) -> Result<(TenantId, VerifiedDelivery), Rejection> {
         let tenant = tenant_name.and_then(|name| TenantId::parse(name).ok());
         let helpdesks = tenant.as_ref().and_then(|tenant| self.tenants.get(tenant));
-        let verdict = match provider {
+        // Deliveries for tenants without this provider are checked against the decoys,
+        // and refused after that.
+        let (verdict, configured) = match provider {
             Provider::Zendesk => {
-                let keys = helpdesks
-                    .and_then(|helpdesks| helpdesks.zendesk.as_ref())
-                    .map(|zendesk| &zendesk.keys);
-                let verdict = verify_zendesk(
-                    keys.unwrap_or(&self.decoy_keys),
-                    headers,
-                    body,
-                    now,
-                    tolerance_seconds,
-                );
-                verdict.and_then(|verified| keys.map(|_| verified).ok_or(Rejection::UnknownTenant))
+                let keys = helpdesks.and_then(|helpdesks| Some(&helpdesks.zendesk.as_ref()?.keys));
+                let keys_or_decoy = keys.unwrap_or(&self.decoy_keys);
+                let verdict = verify_zendesk(keys_or_decoy, headers, body, now, tolerance_seconds);
+                (verdict, keys.is_some())
             }
             Provider::Freshdesk => {
                 let freshdesk = helpdesks.and_then(|helpdesks| helpdesks.freshdesk.as_ref());
@@ -133,25 +128,23 @@ impl HelpdeskTenants {
                     Some(freshdesk) => (&freshdesk.secrets, freshdesk.secret_header.as_str()),
                     None => (&self.decoy_secrets, "x-deflect-webhook-secret"),
                 };
-                let verdict = verify_freshdesk(secrets, header, headers);
-                verdict.and_then(|verified| {
-                    freshdesk.map(|_| verified).ok_or(Rejection::UnknownTenant)
-                })
+                (
+                    verify_freshdesk(secrets, header, headers),
+                    freshdesk.is_some(),
+                )
             }
             Provider::Generic => {
                 let keys = helpdesks.and_then(|helpdesks| helpdesks.generic.as_ref());
-                let verdict = verify_standard(
-                    keys.unwrap_or(&self.decoy_keys),
-                    headers,
-                    body,
-                    now,
-                    tolerance_seconds,
-                );
-                verdict.and_then(|verified| keys.map(|_| verified).ok_or(Rejection::UnknownTenant))
+                let keys_or_decoy = keys.unwrap_or(&self.decoy_keys);
+                let verdict = verify_standard(keys_or_decoy, headers, body, now, tolerance_seconds);
+                (verdict, keys.is_some())
             }
-        }?;
-        let tenant = tenant.ok_or(Rejection::UnknownTenant)?;
-        Ok((tenant, verdict))
+        };
+        let verified = verdict?;
+        match tenant {
+            Some(tenant) if configured => Ok((tenant, verified)),
+            _ => Err(Rejection::UnknownTenant),
+        }
     }
 
     fn account(&self, tenant: &TenantId, helpdesk: Helpdesk) -> Option<&HelpdeskAccount> {

@@ -152,6 +152,15 @@ impl FakeHelpdesk {
             .cloned()
     }
 
+    /// Waits until `ticket_id` has a comment and returns the first one.
+    pub async fn wait_for_comment(&self, ticket_id: &str) -> String {
+        self.wait_for("a comment", 10, |server| {
+            !server.comments(ticket_id).is_empty()
+        })
+        .await;
+        self.comments(ticket_id).remove(0)
+    }
+
     /// Waits up to `seconds` until `done` holds of the server; fails the test otherwise.
     pub async fn wait_for(&self, what: &str, seconds: u64, done: impl Fn(&FakeHelpdesk) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(seconds);

@@ -15,7 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::fake_helpdesk::{FakeHelpdesk, FRESHDESK_API_KEY, ZENDESK_EMAIL, ZENDESK_TOKEN};
-use crate::helpers::{article, spawn_app_with, TestApp};
+use crate::helpers::{article, parse_ok, spawn_app_with, TestApp};
 
 pub const ZENDESK_SECRET: &str = "acme-zendesk-webhook-signing-secret";
 /// The secret before a rotation; still accepted.
@@ -305,6 +305,17 @@ impl TestApp {
             .send()
             .await
             .expect("failed to send the webhook")
+    }
+}
+
+impl TestApp {
+    /// Sends a webhook delivery and returns its answer; fails the test unless it is 200.
+    pub async fn deliver_ok(&self, delivery: &Delivery) -> Value {
+        parse_ok(
+            self.deliver(delivery).await,
+            &format!("POST {}", delivery.path),
+        )
+        .await
     }
 }
 

@@ -11,7 +11,7 @@ use crate::helpdesk_helpers::{
     unix_now, zendesk_delivery, zendesk_ticket_created, Delivery, FRESHDESK_SECRET, GENERIC_SECRET,
     ZENDESK_OLD_SECRET, ZENDESK_SECRET,
 };
-use crate::helpers::{assert_api_error, parse_ok, TestApp};
+use crate::helpers::{assert_api_error, TestApp};
 
 fn password_ticket(ticket_id: &str) -> Value {
     zendesk_ticket_created(ticket_id, "Reset password", "I forgot my password", &[])
@@ -52,18 +52,15 @@ async fn a_zendesk_delivery_is_answered_with_suggestions_and_tells_the_widget_se
     );
 
     // Act
-    let answer: Value = parse_ok(
-        app.deliver(&zendesk_delivery(
+    let answer = app
+        .deliver_ok(&zendesk_delivery(
             "acme",
             ZENDESK_SECRET,
             &body,
             unix_now(0),
             "inv-9",
         ))
-        .await,
-        "the webhook",
-    )
-    .await;
+        .await;
 
     // Assert
     assert_eq!(answer["status"], "processed", "{answer}");
@@ -154,7 +151,7 @@ async fn a_standard_webhooks_delivery_is_answered_and_its_session_told() {
     );
 
     // Act
-    let answer: Value = parse_ok(app.deliver(&delivery).await, "the webhook").await;
+    let answer = app.deliver_ok(&delivery).await;
 
     // Assert
     assert_eq!(answer["status"], "processed", "{answer}");
@@ -326,7 +323,7 @@ async fn freshdesk_may_send_its_secret_as_basic_auth() {
 
     // Assert
     assert_eq!(app.deliver(&as_password).await.status(), StatusCode::OK);
-    let second: Value = parse_ok(app.deliver(&as_api_key).await, "the same delivery").await;
+    let second = app.deliver_ok(&as_api_key).await;
     assert_eq!(second["status"], "duplicate", "{second}");
     assert_refused(&app, &wrong, "a wrong password").await;
 }
@@ -410,18 +407,15 @@ async fn events_other_than_ticket_created_are_acknowledged_and_left_alone() {
     body["type"] = json!("zen:event-type:ticket.status_changed");
 
     // Act
-    let answer: Value = parse_ok(
-        app.deliver(&zendesk_delivery(
+    let answer = app
+        .deliver_ok(&zendesk_delivery(
             "acme",
             ZENDESK_SECRET,
             &body,
             unix_now(0),
             "inv-12",
         ))
-        .await,
-        "the webhook",
-    )
-    .await;
+        .await;
 
     // Assert
     assert_eq!(answer["status"], "ignored", "{answer}");
@@ -433,7 +427,7 @@ async fn events_other_than_ticket_created_are_acknowledged_and_left_alone() {
 async fn replay(app: &TestApp, delivery: &Delivery, times: usize) -> (usize, usize) {
     let statuses: Vec<String> = futures_util::stream::iter(0..times)
         .map(|_| async {
-            let answer: Value = parse_ok(app.deliver(delivery).await, "a replay").await;
+            let answer = app.deliver_ok(delivery).await;
             answer["status"].as_str().unwrap_or_default().to_owned()
         })
         .buffer_unordered(8)

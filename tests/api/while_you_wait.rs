@@ -15,7 +15,7 @@ use crate::helpdesk_helpers::{
     spawn_app_with_helpdesks, unix_now, zendesk_delivery, zendesk_ticket_created, FRESHDESK_SECRET,
     ZENDESK_SECRET,
 };
-use crate::helpers::{assert_api_error, parse_ok, spawn_app_with, TestApp};
+use crate::helpers::{assert_api_error, spawn_app_with, TestApp};
 
 const WIDGET_SESSION: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
@@ -90,7 +90,7 @@ async fn ticket_flows_to_a_resolution(flavour: Flavour) {
     };
 
     // Act 1: the helpdesk's webhook
-    let answer: Value = parse_ok(app.deliver(&delivery).await, "the webhook").await;
+    let answer = app.deliver_ok(&delivery).await;
 
     // Assert 1: answered with suggestions, the widget session told, the comment queued
     assert_eq!(answer["status"], "processed", "{answer}");
@@ -103,11 +103,7 @@ async fn ticket_flows_to_a_resolution(flavour: Flavour) {
     );
 
     // Act 2: the outbox posts the comment
-    helpdesk
-        .wait_for("the comment", 10, |server| {
-            !server.comments(ticket_id).is_empty()
-        })
-        .await;
+    helpdesk.wait_for_comment(ticket_id).await;
     let comments = helpdesk.comments(ticket_id);
     let tokens = link_tokens(&comments[0]);
 
@@ -197,7 +193,17 @@ async fn send_password_ticket(app: &TestApp, ticket_id: &str) -> Value {
         unix_now(0),
         &format!("inv-{ticket_id}"),
     );
-    parse_ok(app.deliver(&delivery).await, "the webhook").await
+    app.deliver_ok(&delivery).await
+}
+
+/// A Zendesk ticket with the "while you wait" comment posted; returns the helpdesk, the
+/// app and the comment's link tokens ("solved" last).
+async fn zendesk_ticket_with_a_comment(ticket_id: &str) -> (FakeHelpdesk, TestApp, Vec<String>) {
+    let helpdesk = FakeHelpdesk::start(Flavour::Zendesk).await;
+    let app = spawn_app_with_helpdesks(Some(&helpdesk), None).await;
+    send_password_ticket(&app, ticket_id).await;
+    let tokens = link_tokens(&helpdesk.wait_for_comment(ticket_id).await);
+    (helpdesk, app, tokens)
 }
 
 #[tokio::test]
@@ -211,11 +217,7 @@ async fn a_comment_answered_429_is_posted_once_after_the_retry_after_wait() {
 
     // Act
     send_password_ticket(&app, "501").await;
-    helpdesk
-        .wait_for("the comment", 10, |server| {
-            !server.comments("501").is_empty()
-        })
-        .await;
+    helpdesk.wait_for_comment("501").await;
 
     // Assert
     let writes = helpdesk.writes();
@@ -240,12 +242,8 @@ async fn a_comment_whose_answer_was_lost_is_not_posted_twice() {
     let body = freshdesk_ticket_created("77", "Password", "I forgot my password", "s-77");
 
     // Act
-    parse_ok::<Value>(
-        app.deliver(&freshdesk_delivery("acme", FRESHDESK_SECRET, &body))
-            .await,
-        "the webhook",
-    )
-    .await;
+    app.deliver_ok(&freshdesk_delivery("acme", FRESHDESK_SECRET, &body))
+        .await;
     app.eventually("the retry to look and stop", || async {
         (app.metric("deflect_outbox_done_total").await == 1.0).then_some(())
     })
@@ -347,15 +345,8 @@ async fn a_helpdesk_url_on_a_private_address_or_without_https_is_refused_at_star
 #[tokio::test]
 async fn a_forged_or_altered_tracked_link_leads_nowhere() {
     // Arrange: a real link from a posted comment
-    let helpdesk = FakeHelpdesk::start(Flavour::Zendesk).await;
-    let app = spawn_app_with_helpdesks(Some(&helpdesk), None).await;
-    send_password_ticket(&app, "800").await;
-    helpdesk
-        .wait_for("the comment", 10, |server| {
-            !server.comments("800").is_empty()
-        })
-        .await;
-    let token = link_tokens(&helpdesk.comments("800")[0]).remove(0);
+    let (_helpdesk, app, mut tokens) = zendesk_ticket_with_a_comment("800").await;
+    let token = tokens.remove(0);
     let (payload, mac) = token.split_once('.').unwrap();
     let other_lesson = base64::Engine::encode(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -386,15 +377,8 @@ async fn a_forged_or_altered_tracked_link_leads_nowhere() {
 #[tokio::test]
 async fn a_lesson_link_whose_lesson_is_gone_redirects_nowhere() {
     // Arrange
-    let helpdesk = FakeHelpdesk::start(Flavour::Zendesk).await;
-    let app = spawn_app_with_helpdesks(Some(&helpdesk), None).await;
-    send_password_ticket(&app, "801").await;
-    helpdesk
-        .wait_for("the comment", 10, |server| {
-            !server.comments("801").is_empty()
-        })
-        .await;
-    let token = link_tokens(&helpdesk.comments("801")[0]).remove(0);
+    let (_helpdesk, app, mut tokens) = zendesk_ticket_with_a_comment("801").await;
+    let token = tokens.remove(0);
 
     // Act
     app.delete_content(&app.acme.admin, "reset-password").await;
@@ -407,15 +391,8 @@ async fn a_lesson_link_whose_lesson_is_gone_redirects_nowhere() {
 #[tokio::test]
 async fn opening_the_solved_link_without_confirming_changes_nothing() {
     // Arrange
-    let helpdesk = FakeHelpdesk::start(Flavour::Zendesk).await;
-    let app = spawn_app_with_helpdesks(Some(&helpdesk), None).await;
-    send_password_ticket(&app, "802").await;
-    helpdesk
-        .wait_for("the comment", 10, |server| {
-            !server.comments("802").is_empty()
-        })
-        .await;
-    let solved = link_tokens(&helpdesk.comments("802")[0]).pop().unwrap();
+    let (helpdesk, app, mut tokens) = zendesk_ticket_with_a_comment("802").await;
+    let solved = tokens.pop().unwrap();
 
     // Act: a mail scanner opens the link, twice
     for _ in 0..2 {
