@@ -77,17 +77,10 @@ impl std::fmt::Debug for SigningKeys {
 impl SigningKeys {
     /// Keys that are the secrets' own bytes (Zendesk's signing secret).
     pub fn from_secrets(secrets: &[SecretString]) -> Result<SigningKeys, String> {
-        check_secret_count(secrets)?;
-        let mut keys = Vec::with_capacity(secrets.len());
-        for secret in secrets {
-            let bytes = secret.expose_secret().as_bytes();
-            if bytes.len() < MIN_SECRET_BYTES {
-                return Err(format!(
-                    "a webhook secret must be at least {MIN_SECRET_BYTES} bytes"
-                ));
-            }
-            keys.push(SecretSlice::from(bytes.to_vec()));
-        }
+        let keys = checked_secrets(secrets)?
+            .into_iter()
+            .map(|bytes| SecretSlice::from(bytes.to_vec()))
+            .collect();
         Ok(SigningKeys { keys })
     }
 
@@ -142,17 +135,10 @@ impl std::fmt::Debug for SharedSecrets {
 
 impl SharedSecrets {
     pub fn new(secrets: &[SecretString]) -> Result<SharedSecrets, String> {
-        check_secret_count(secrets)?;
-        let mut digests = Vec::with_capacity(secrets.len());
-        for secret in secrets {
-            let bytes = secret.expose_secret().as_bytes();
-            if bytes.len() < MIN_SECRET_BYTES {
-                return Err(format!(
-                    "a webhook secret must be at least {MIN_SECRET_BYTES} bytes"
-                ));
-            }
-            digests.push(Sha256::digest(bytes).into());
-        }
+        let digests = checked_secrets(secrets)?
+            .into_iter()
+            .map(|bytes| Sha256::digest(bytes).into())
+            .collect();
         Ok(SharedSecrets { digests })
     }
 
@@ -173,6 +159,22 @@ fn check_secret_count(secrets: &[SecretString]) -> Result<(), String> {
         return Err("webhook_secrets holds one secret, or two during a rotation".to_owned());
     }
     Ok(())
+}
+
+/// Returns the bytes of one or two secrets of at least [`MIN_SECRET_BYTES`].
+fn checked_secrets(secrets: &[SecretString]) -> Result<Vec<&[u8]>, String> {
+    check_secret_count(secrets)?;
+    let mut checked = Vec::with_capacity(secrets.len());
+    for secret in secrets {
+        let bytes = secret.expose_secret().as_bytes();
+        if bytes.len() < MIN_SECRET_BYTES {
+            return Err(format!(
+                "a webhook secret must be at least {MIN_SECRET_BYTES} bytes"
+            ));
+        }
+        checked.push(bytes);
+    }
+    Ok(checked)
 }
 
 /// Verifies a Zendesk delivery: `X-Zendesk-Webhook-Signature` is

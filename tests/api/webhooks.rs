@@ -13,6 +13,11 @@ use crate::helpdesk_helpers::{
 };
 use crate::helpers::{assert_api_error, TestApp};
 
+/// A delivery of acme's Zendesk, signed now.
+fn acme_zendesk(body: &Value, invocation_id: &str) -> Delivery {
+    zendesk_delivery("acme", ZENDESK_SECRET, body, unix_now(0), invocation_id)
+}
+
 fn password_ticket(ticket_id: &str) -> Value {
     zendesk_ticket_created(ticket_id, "Reset password", "I forgot my password", &[])
 }
@@ -52,15 +57,7 @@ async fn a_zendesk_delivery_is_answered_with_suggestions_and_tells_the_widget_se
     );
 
     // Act
-    let answer = app
-        .deliver_ok(&zendesk_delivery(
-            "acme",
-            ZENDESK_SECRET,
-            &body,
-            unix_now(0),
-            "inv-9",
-        ))
-        .await;
+    let answer = app.deliver_ok(&acme_zendesk(&body, "inv-9")).await;
 
     // Assert
     assert_eq!(answer["status"], "processed", "{answer}");
@@ -99,15 +96,7 @@ async fn a_submission_the_widget_and_the_webhook_both_report_counts_once() {
     );
 
     // Act
-    let response = app
-        .deliver(&zendesk_delivery(
-            "acme",
-            ZENDESK_SECRET,
-            &body,
-            unix_now(0),
-            "inv-14",
-        ))
-        .await;
+    let response = app.deliver(&acme_zendesk(&body, "inv-14")).await;
 
     // Assert
     assert_eq!(response.status(), StatusCode::OK);
@@ -168,7 +157,7 @@ async fn every_delivery_that_is_not_genuine_gets_the_same_401() {
     // Arrange
     let app = spawn_app_with_helpdesks(None, None).await;
     let body = password_ticket("11");
-    let zendesk = zendesk_delivery("acme", ZENDESK_SECRET, &body, unix_now(0), "inv-11");
+    let zendesk = acme_zendesk(&body, "inv-11");
     let mut tampered_body = zendesk.clone();
     tampered_body.body[20] ^= 0x01;
     let generic = generic_delivery(
@@ -363,24 +352,8 @@ async fn an_oversized_delivery_gets_413_and_a_genuine_but_malformed_one_400() {
     };
 
     // Act
-    let oversized = app
-        .deliver(&zendesk_delivery(
-            "acme",
-            ZENDESK_SECRET,
-            &huge,
-            unix_now(0),
-            "i1",
-        ))
-        .await;
-    let malformed = app
-        .deliver(&zendesk_delivery(
-            "acme",
-            ZENDESK_SECRET,
-            &not_a_ticket,
-            unix_now(0),
-            "i2",
-        ))
-        .await;
+    let oversized = app.deliver(&acme_zendesk(&huge, "i1")).await;
+    let malformed = app.deliver(&acme_zendesk(&not_a_ticket, "i2")).await;
     let broken = app.deliver(&resigned_not_json).await;
 
     // Assert
@@ -407,15 +380,7 @@ async fn events_other_than_ticket_created_are_acknowledged_and_left_alone() {
     body["type"] = json!("zen:event-type:ticket.status_changed");
 
     // Act
-    let answer = app
-        .deliver_ok(&zendesk_delivery(
-            "acme",
-            ZENDESK_SECRET,
-            &body,
-            unix_now(0),
-            "inv-12",
-        ))
-        .await;
+    let answer = app.deliver_ok(&acme_zendesk(&body, "inv-12")).await;
 
     // Assert
     assert_eq!(answer["status"], "ignored", "{answer}");
@@ -455,7 +420,7 @@ async fn the_same_delivery_replayed_1000_times_is_processed_once_for_each_provid
         &["deflect_session_z-13"],
     );
     let deliveries = [
-        zendesk_delivery("acme", ZENDESK_SECRET, &zendesk_body, unix_now(0), "inv-13"),
+        acme_zendesk(&zendesk_body, "inv-13"),
         freshdesk_delivery(
             "acme",
             FRESHDESK_SECRET,
@@ -492,7 +457,7 @@ async fn hundreds_of_forged_deliveries_over_http_are_all_refused() {
         let ticket = password_ticket(&round.to_string());
         let id = format!("inv-{round}");
         let genuine = [
-            zendesk_delivery("acme", ZENDESK_SECRET, &ticket, unix_now(0), &id),
+            acme_zendesk(&ticket, &id),
             generic_delivery(
                 "acme",
                 GENERIC_SECRET,

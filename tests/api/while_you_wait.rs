@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use deflect::configuration::Settings;
+use deflect::webhooks::settings::ZendeskSettings;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -279,6 +281,17 @@ async fn a_call_that_exhausts_its_retries_is_counted_as_failed() {
     assert_eq!(app.metric("deflect_outbox_retried_total").await, 3.0);
 }
 
+/// acme's Zendesk settings (set by `configure_helpdesks`).
+fn acme_zendesk(settings: &mut Settings) -> &mut ZendeskSettings {
+    let acme = settings
+        .tenants
+        .get_mut("acme")
+        .expect("the test tenant acme");
+    acme.zendesk
+        .as_mut()
+        .expect("configured by configure_helpdesks")
+}
+
 #[tokio::test]
 async fn a_helpdesk_name_that_resolves_to_a_private_address_is_refused_without_the_allowance() {
     // Arrange: the fake helpdesk listens on loopback and is named `localhost`
@@ -287,13 +300,7 @@ async fn a_helpdesk_name_that_resolves_to_a_private_address_is_refused_without_t
     let app = spawn_app_with(|settings| {
         configure_helpdesks(settings, Some(&helpdesk), None);
         settings.webhooks.outbox.allow_private_addresses = false;
-        let zendesk = settings
-            .tenants
-            .get_mut("acme")
-            .unwrap()
-            .zendesk
-            .as_mut()
-            .unwrap();
+        let zendesk = acme_zendesk(settings);
         zendesk.base_url = Some(format!("https://localhost:{port}"));
     })
     .await;
@@ -322,13 +329,7 @@ async fn a_helpdesk_url_on_a_private_address_or_without_https_is_refused_at_star
             let helpdesk_url = base_url.to_owned();
             configure_helpdesks(settings, None, None);
             settings.webhooks.outbox.allow_private_addresses = false;
-            let zendesk = settings
-                .tenants
-                .get_mut("acme")
-                .unwrap()
-                .zendesk
-                .as_mut()
-                .unwrap();
+            let zendesk = acme_zendesk(settings);
             zendesk.base_url = Some(helpdesk_url);
             zendesk.api_email = Some("bot@acme.example".to_owned());
             zendesk.api_token = Some(secrecy::SecretString::from("token".to_owned()));
