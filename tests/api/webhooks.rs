@@ -515,3 +515,29 @@ async fn hundreds_of_forged_deliveries_over_http_are_all_refused() {
     assert_eq!(refused, forgeries.len(), "{statuses:?}");
     assert_eq!(app.metric("deflect_webhooks_verified_total").await, 0.0);
 }
+
+#[tokio::test]
+async fn a_delivery_that_cannot_be_recorded_is_answered_503_so_the_helpdesk_retries_it() {
+    // Arrange: Redis is down
+    let app = crate::helpers::spawn_app_with_redis_down_and(|settings| {
+        crate::helpdesk_helpers::configure_helpdesks(settings, None, None);
+    })
+    .await;
+
+    // Act
+    let response = app
+        .deliver(&acme_zendesk(&password_ticket("15"), "inv-15"))
+        .await;
+
+    // Assert
+    assert_eq!(
+        crate::helpers::retry_after(&response).as_deref(),
+        Some("10")
+    );
+    assert_api_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "webhook_unavailable",
+    )
+    .await;
+}
