@@ -81,6 +81,7 @@ async fn run() {
                 key("bench ops", OPS_KEY, "ops"),
             ],
             cost_per_ticket: Some(25.0),
+            ..TenantSettings::default()
         },
     );
     let application = Application::build(settings)

@@ -13,6 +13,9 @@ use serde::Deserialize;
 use crate::events::feedback::FeedbackSettings;
 use crate::search::query::SearchTuning;
 use crate::search::writer::WriterOptions;
+use crate::webhooks::settings::{
+    FreshdeskSettings, GenericWebhookSettings, WebhookSettings, ZendeskSettings,
+};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -25,6 +28,8 @@ pub struct Settings {
     pub feedback: FeedbackSettings,
     pub log: LogSettings,
     pub demo: DemoSettings,
+    /// Helpdesk webhooks, tracked links and the outbox, `[webhooks]`.
+    pub webhooks: WebhookSettings,
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantSettings>,
 }
@@ -158,7 +163,7 @@ pub struct DemoSettings {
     pub page: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct TenantSettings {
     /// Origins (scheme://host[:port]) browser widgets of this tenant may call from.
     #[serde(default)]
@@ -169,6 +174,15 @@ pub struct TenantSettings {
     /// `events.default_cost_per_ticket` when unset.
     #[serde(default)]
     pub cost_per_ticket: Option<f64>,
+    /// Zendesk webhooks and "while you wait" comments, `[tenants.<id>.zendesk]`.
+    #[serde(default)]
+    pub zendesk: Option<ZendeskSettings>,
+    /// Freshdesk automation webhooks and replies, `[tenants.<id>.freshdesk]`.
+    #[serde(default)]
+    pub freshdesk: Option<FreshdeskSettings>,
+    /// Standard Webhooks deliveries from any other helpdesk, `[tenants.<id>.generic]`.
+    #[serde(default)]
+    pub generic: Option<GenericWebhookSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -34,6 +34,11 @@ pub enum ErrorCode {
     EventQueueFull,
     EventSpoolFull,
     StatsUnavailable,
+    WebhookUnauthorized,
+    InvalidWebhookPayload,
+    WebhookUnavailable,
+    LinkNotFound,
+    LinkUnavailable,
     Internal,
 }
 
@@ -53,7 +58,9 @@ impl ErrorCode {
     pub fn status_and_type(self) -> (StatusCode, ErrorType) {
         use ErrorCode::*;
         match self {
-            MissingApiKey | InvalidApiKey => (StatusCode::UNAUTHORIZED, ErrorType::Auth),
+            MissingApiKey | InvalidApiKey | WebhookUnauthorized => {
+                (StatusCode::UNAUTHORIZED, ErrorType::Auth)
+            }
             InsufficientScope | OriginNotAllowed => (StatusCode::FORBIDDEN, ErrorType::Auth),
             MalformedJson
             | InvalidQueryParameter
@@ -61,15 +68,19 @@ impl ErrorCode {
             | EmptyDraft
             | InvalidSuggestRequest
             | InvalidDocument
-            | InvalidEventBatch => (StatusCode::BAD_REQUEST, ErrorType::InvalidRequest),
+            | InvalidEventBatch
+            | InvalidWebhookPayload => (StatusCode::BAD_REQUEST, ErrorType::InvalidRequest),
             InvalidContentType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorType::InvalidRequest,
             ),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorType::InvalidRequest),
-            ContentNotFound | RouteNotFound => (StatusCode::NOT_FOUND, ErrorType::InvalidRequest),
+            ContentNotFound | RouteNotFound | LinkNotFound => {
+                (StatusCode::NOT_FOUND, ErrorType::InvalidRequest)
+            }
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorType::InvalidRequest),
-            IndexUnavailable | EventQueueFull | EventSpoolFull | StatsUnavailable => {
+            IndexUnavailable | EventQueueFull | EventSpoolFull | StatsUnavailable
+            | WebhookUnavailable | LinkUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorType::System)
             }
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, ErrorType::Internal),
@@ -80,7 +91,8 @@ impl ErrorCode {
     pub fn retry_after_seconds(self) -> Option<&'static str> {
         match self {
             ErrorCode::IndexUnavailable | ErrorCode::EventQueueFull => Some("1"),
-            ErrorCode::StatsUnavailable => Some("5"),
+            ErrorCode::StatsUnavailable | ErrorCode::LinkUnavailable => Some("5"),
+            ErrorCode::WebhookUnavailable => Some("10"),
             ErrorCode::EventSpoolFull => Some("30"),
             _ => None,
         }

@@ -15,6 +15,8 @@ use actix_web::middleware::Next;
 use actix_web::web;
 
 use crate::events::EventMetrics;
+use crate::outbox::OutboxMetrics;
+use crate::webhooks::WebhookMetrics;
 
 /// Upper bounds of the latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -45,6 +47,8 @@ pub struct Metrics {
     pub suggestions_abstained: AtomicU64,
     pub suggestions_held_out: AtomicU64,
     pub events: Arc<EventMetrics>,
+    pub webhooks: Arc<WebhookMetrics>,
+    pub outbox: Arc<OutboxMetrics>,
 }
 
 impl Metrics {
@@ -127,7 +131,9 @@ impl Metrics {
         }
         let events = &self.events;
         let load = |value: &AtomicU64| value.load(Ordering::Relaxed);
-        let simple: [(&str, &str, &str, u64); 13] = [
+        let webhooks = &self.webhooks;
+        let outbox = &self.outbox;
+        let simple: [(&str, &str, &str, u64); 22] = [
             (
                 "deflect_suggestions_total",
                 "counter",
@@ -199,6 +205,60 @@ impl Metrics {
                 "counter",
                 "Events lost (queue or spool full).",
                 load(&events.dropped),
+            ),
+            (
+                "deflect_webhooks_verified_total",
+                "counter",
+                "Webhook deliveries that passed verification.",
+                load(&webhooks.verified),
+            ),
+            (
+                "deflect_webhooks_unauthorized_total",
+                "counter",
+                "Webhook deliveries refused with 401.",
+                load(&webhooks.unauthorized),
+            ),
+            (
+                "deflect_webhooks_malformed_total",
+                "counter",
+                "Verified webhook deliveries that were not ticket webhooks (400).",
+                load(&webhooks.malformed),
+            ),
+            (
+                "deflect_webhooks_duplicate_total",
+                "counter",
+                "Redeliveries of webhook deliveries already processed.",
+                load(&webhooks.duplicates),
+            ),
+            (
+                "deflect_outbox_queued_total",
+                "counter",
+                "Helpdesk calls queued.",
+                load(&outbox.queued),
+            ),
+            (
+                "deflect_outbox_done_total",
+                "counter",
+                "Helpdesk calls done.",
+                load(&outbox.done),
+            ),
+            (
+                "deflect_outbox_retried_total",
+                "counter",
+                "Failed helpdesk call attempts scheduled again.",
+                load(&outbox.retried),
+            ),
+            (
+                "deflect_outbox_failed_total",
+                "counter",
+                "Helpdesk calls given up (retries exhausted or a permanent failure).",
+                load(&outbox.failed),
+            ),
+            (
+                "deflect_outbox_found_posted_total",
+                "counter",
+                "Comments a retry found already posted (and did not post again).",
+                load(&outbox.found_posted),
             ),
             ("deflect_up", "gauge", "1 while the process serves.", 1),
         ];

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use tokio::sync::Notify;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::KeyRing;
@@ -25,11 +26,16 @@ use crate::events::stats::StatsReader;
 use crate::events::{EventMetrics, EventSink, RedisEventStore, SinkOptions, StoreOptions};
 use crate::metrics::{record_request_metrics, Metrics};
 use crate::middleware::{cors, expose_request_id};
+use crate::outbox::{OutboxQueue, OutboxStore, OutboxWorker, WorkerSettings};
 use crate::redis_probe::RedisProbe;
 use crate::routes::{self, BodyLimits};
 use crate::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
 use crate::search_threads::SearchThreads;
 use crate::suggest::SuggestService;
+use crate::tracked_links::LinkSigner;
+use crate::webhooks::deliveries::DeliveryLog;
+use crate::webhooks::intake::WebhookIntake;
+use crate::webhooks::tenants::HelpdeskTenants;
 
 /// Shared state of every request handler.
 pub struct AppState {
@@ -45,9 +51,20 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub event_intake: EventIntake,
     pub holdout: Holdout,
+    /// Helpdesk webhooks and the outbox they queue into.
+    pub webhooks: WebhookState,
+    /// Makes and checks tracked links (`/r/...`); none when not configured.
+    pub links: Option<Arc<LinkSigner>>,
     /// Cost per ticket by tenant, for `savings`.
     pub costs_per_ticket: HashMap<TenantId, f64>,
     pub default_cost_per_ticket: f64,
+}
+
+/// What the webhook and tracked-link routes share.
+pub struct WebhookState {
+    pub intake: WebhookIntake,
+    pub outbox: OutboxQueue,
+    pub timestamp_tolerance_seconds: i64,
 }
 
 /// Limits of `POST /v1/events`.
@@ -107,7 +124,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new(event_metrics.clone()));
         let costs_per_ticket = costs_per_ticket(&settings)?;
 
-        let (events, stats) = start_events(&settings, event_metrics)?;
+        let (events, stats, key_space) = start_events(&settings, event_metrics)?;
         let searcher = ContentSearcher::new(index, settings.search.tuning());
         let search_threads =
             SearchThreads::one_per_core().context("failed to start the search threads")?;
@@ -122,6 +139,7 @@ impl Application {
             feedback.spawn_refresher(stats.clone(), tenants, settings.feedback.clone());
             suggest = suggest.with_feedback(feedback);
         }
+        let (webhooks, links) = start_webhooks(&settings, &key_space, &suggest, &events, &metrics)?;
         let state = web::Data::new(AppState {
             suggest,
             store,
@@ -141,6 +159,8 @@ impl Application {
                 max_event_age_days: settings.events.max_event_age_days(),
             },
             holdout: Holdout::new(settings.events.holdout_percent),
+            webhooks,
+            links,
             costs_per_ticket,
             default_cost_per_ticket: settings.events.default_cost_per_ticket,
         });
@@ -149,6 +169,7 @@ impl Application {
             suggest_json_bytes: settings.server.suggest_body_limit_bytes,
             json_bytes: settings.server.json_body_limit_bytes,
             bulk_bytes: settings.server.bulk_body_limit_bytes,
+            webhook_bytes: settings.webhooks.body_limit_bytes,
         };
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
@@ -246,11 +267,84 @@ fn costs_per_ticket(settings: &Settings) -> anyhow::Result<HashMap<TenantId, f64
     Ok(costs)
 }
 
+/// Checks every tenant's helpdesk setup, makes the tracked-link signer, and starts the
+/// outbox worker when any tenant posts lessons into tickets.
+fn start_webhooks(
+    settings: &Settings,
+    key_space: &KeySpace,
+    suggest: &SuggestService,
+    events: &EventSink,
+    metrics: &Metrics,
+) -> anyhow::Result<(WebhookState, Option<Arc<LinkSigner>>)> {
+    use anyhow::Context;
+
+    let webhook_settings = &settings.webhooks;
+    let outbox_settings = &webhook_settings.outbox;
+    let http = crate::helpdesk::api::http_client(outbox_settings)
+        .context("failed to build the helpdesk http client")?;
+    let tenants = Arc::new(
+        HelpdeskTenants::from_settings(&settings.tenants, outbox_settings, &http)
+            .map_err(anyhow::Error::msg)
+            .context("invalid helpdesk settings")?,
+    );
+    let links = match (&webhook_settings.link_secret, &webhook_settings.public_url) {
+        (Some(secret), Some(public_url)) => Some(Arc::new(
+            LinkSigner::new(secret, public_url)
+                .map_err(anyhow::Error::msg)
+                .context("invalid tracked link settings")?,
+        )),
+        _ if tenants.any_while_you_wait() => anyhow::bail!(
+            "while_you_wait needs webhooks.public_url and webhooks.link_secret (the comments' tracked links)"
+        ),
+        _ => None,
+    };
+    let redis_timeout = Duration::from_millis(settings.events.redis_timeout_ms);
+    let store = OutboxStore::new(
+        &settings.redis.url,
+        key_space,
+        redis_timeout,
+        outbox_settings.job_ttl_seconds,
+    );
+    let wake = Arc::new(Notify::new());
+    if tenants.any_while_you_wait() {
+        let worker = OutboxWorker {
+            store: store.clone(),
+            tenants: tenants.clone(),
+            links: links.clone(),
+            events: events.clone(),
+            metrics: metrics.outbox.clone(),
+            settings: WorkerSettings::from_settings(outbox_settings),
+            wake: wake.clone(),
+            poll_failures: Default::default(),
+        };
+        worker.spawn();
+    }
+    let outbox = OutboxQueue::new(store, wake, metrics.outbox.clone());
+    let intake = WebhookIntake {
+        tenants,
+        deliveries: DeliveryLog::new(
+            &settings.redis.url,
+            key_space.clone(),
+            redis_timeout,
+            webhook_settings.delivery_ttl_seconds,
+        ),
+        suggest: suggest.clone(),
+        events: events.clone(),
+        outbox: outbox.clone(),
+    };
+    let state = WebhookState {
+        intake,
+        outbox,
+        timestamp_tolerance_seconds: webhook_settings.timestamp_tolerance_seconds,
+    };
+    Ok((state, links))
+}
+
 /// Opens the spool, starts the event writer thread and the stats reader.
 fn start_events(
     settings: &Settings,
     event_metrics: Arc<EventMetrics>,
-) -> anyhow::Result<(EventSink, StatsReader)> {
+) -> anyhow::Result<(EventSink, StatsReader, KeySpace)> {
     use anyhow::Context;
 
     // rediss:// URLs use rustls; its crypto provider is chosen here once for the process
@@ -296,6 +390,6 @@ fn start_events(
         event_metrics,
     )
     .context("failed to start the event writer")?;
-    let stats = StatsReader::new(&settings.redis.url, key_space, redis_timeout);
-    Ok((sink, stats))
+    let stats = StatsReader::new(&settings.redis.url, key_space.clone(), redis_timeout);
+    Ok((sink, stats, key_space))
 }

@@ -47,6 +47,15 @@ impl Suggestions {
             results: Vec::new(),
         }
     }
+
+    /// The answer to a ticket without text to search for: nothing, for lack of a draft.
+    pub fn for_empty_draft() -> Suggestions {
+        Suggestions {
+            abstained: true,
+            holdout: false,
+            ..Suggestions::held_out()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

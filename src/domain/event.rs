@@ -157,6 +157,11 @@ pub struct DeflectionEvent {
     /// the gaps report. Never taken from a client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draft: Option<String>,
+    /// Set by deflect for events about lessons posted into a ticket already submitted
+    /// ("while you wait"), whose session is the ticket: counted apart as post-submission
+    /// figures. Never taken from a client.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub after_submission: bool,
 }
 
 const MAX_ID_CHARS: usize = 128;
@@ -252,6 +257,7 @@ impl DeflectionEvent {
             locale,
             holdout: false,
             draft: None,
+            after_submission: false,
         })
     }
 }

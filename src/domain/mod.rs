@@ -8,6 +8,7 @@ mod draft;
 mod event;
 mod tenant;
 
+pub(crate) use content::is_locale_tag;
 pub use content::{ContentDocument, ContentId, ContentKind, DocumentInput, FieldProblem};
 pub use draft::{DraftProblem, DraftTicket, SuggestRequestBody};
 pub use event::{cap_chars, DeflectionEvent, EventInput, EventProblem, EventType};

@@ -59,6 +59,7 @@ pub fn answer_event(tenant: &TenantId, draft: AnsweredDraft, answer: &Suggestion
         channel: Some("suggest".to_owned()),
         locale: draft.locale,
         holdout: answer.holdout,
+        after_submission: false,
         draft: if answer.holdout {
             None
         } else {

@@ -20,8 +20,8 @@ local session_ttl = tonumber(ARGV[3])
 local events = cjson.decode(ARGV[4])
 
 local COUNTERS, L_SHOWN, L_OPENED, L_HELPFUL, L_NOT_HELPFUL = 0, 1, 2, 3, 4
-local L_DEFLECTIONS, L_REVERTED, L_SUBMITTED_AFTER = 5, 6, 7
-local GAPS_UNANSWERED, GAPS_SUBMITTED = 8, 9
+local L_DEFLECTIONS, L_REVERTED, L_SUBMITTED_AFTER, L_POST_SUBMISSION = 5, 6, 7, 8
+local GAPS_UNANSWERED, GAPS_SUBMITTED = 9, 10
 local MAX_GAP_DRAFTS = 10000
 
 local function day_key(event, offset)
@@ -138,7 +138,44 @@ local function record_in_stream(event)
     table.insert(entry, 'holdout')
     table.insert(entry, '1')
   end
+  if event.after then
+    table.insert(entry, 'after_submission')
+    table.insert(entry, '1')
+  end
   redis.call('XADD', stream, 'MAXLEN', '~', stream_max_len, '*', unpack(entry))
+end
+
+-- Events about the lessons posted into a ticket already submitted ("while you wait"),
+-- whose session is the ticket: counted apart from the widget's sessions, so they never
+-- change its deflection rate. A ticket the customer resolves from the lessons is a
+-- post-submission deflection, once, credited to the lesson opened last (if any).
+local function apply_after_submission(event)
+  local session = KEYS[event.sk]
+  local counters = day_key(event, COUNTERS)
+  local kind = event.type
+  if kind == 'suggestions_shown' then
+    if redis.call('HSETNX', session, 'post_shown', '1') == 1 then
+      redis.call('HINCRBY', counters, 'post_submission_tickets', 1)
+    end
+  elseif kind == 'lesson_opened' then
+    redis.call('HINCRBY', counters, 'post_submission_opened', 1)
+    local sequence = redis.call('HINCRBY', session, 'sequence', 1)
+    redis.call('HSET', session, 'eng:' .. event.lesson, milliseconds(event.ts) .. ':' .. sequence)
+  elseif kind == 'resolved' then
+    if redis.call('HSETNX', session, 'post_resolved', '1') == 1 then
+      redis.call('HINCRBY', counters, 'post_submission_deflections', 1)
+      local best = last_engaged_until(engaged_lessons(session), math.huge)
+      local entry = {'type', 'post_submission_deflection', 'session_id', event.session_id,
+        'ts', milliseconds(event.ts)}
+      if best then
+        redis.call('HINCRBY', day_key(event, L_POST_SUBMISSION), best.lesson, 1)
+        table.insert(entry, 'lesson_id')
+        table.insert(entry, best.lesson)
+      end
+      redis.call('XADD', stream, 'MAXLEN', '~', stream_max_len, '*', unpack(entry))
+    end
+  end
+  redis.call('EXPIRE', session, session_ttl)
 end
 
 local function apply(event)
@@ -210,8 +247,9 @@ local function apply(event)
     end
     attribute(session, event)
   elseif kind == 'ticket_submitted' then
-    redis.call('HINCRBY', counters, 'submitted', 1)
+    -- Once per session: the widget and the helpdesk's webhook may both report it.
     if redis.call('HSETNX', session, 'submitted', '1') == 1 then
+      redis.call('HINCRBY', counters, 'submitted', 1)
       local state = redis.call('HMGET', session, 'cohort', 'holdout', 'deflected', 'credit',
         'credit_counters', 'credit_deflections', 'credit_reverted', 'draft')
       if state[1] then
@@ -243,7 +281,11 @@ local results = {}
 for index, event in ipairs(events) do
   if redis.call('SET', KEYS[event.seen], '1', 'NX', 'EX', seen_ttl) then
     record_in_stream(event)
-    apply(event)
+    if event.after then
+      apply_after_submission(event)
+    else
+      apply(event)
+    end
     results[index] = 1
   else
     results[index] = 0

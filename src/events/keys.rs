@@ -15,7 +15,17 @@
 //! | `day:<date>` | hash | the tenant's counters of one UTC day |
 //! | `day:<date>:lessons:<metric>` | hash | per-lesson counters of one day, field = lesson id |
 //! | `day:<date>:gaps:<kind>` | sorted set | redacted drafts without suggestions or submitted anyway |
+//! | `delivery:<provider>:<digest>` | string, TTL | a processed webhook delivery (`webhooks.delivery_ttl_seconds`) |
+//!
+//! The outbox of helpdesk API calls is shared by all tenants and has a hash tag of its
+//! own, `<prefix>{outbox}:`, so its scripts touch one slot:
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `due` | sorted set | job ids by the time (ms) they are due or their lease ends |
+//! | `job:<job id>` | hash, TTL | the job (`job`), its `attempts`, `state` and `last_error` (`webhooks.outbox.job_ttl_seconds`) |
 
+use sha2::Digest;
 use time::Date;
 
 use crate::domain::TenantId;
@@ -34,10 +44,13 @@ pub enum LessonMetric {
     DeflectionsReverted,
     /// Sessions that engaged with the lesson and submitted a ticket anyway.
     SubmittedAfterViewing,
+    /// Tickets resolved by the customer from the lessons posted into them ("while you
+    /// wait"), credited to the lesson opened last.
+    PostSubmissionDeflections,
 }
 
 impl LessonMetric {
-    pub const ALL: [LessonMetric; 7] = [
+    pub const ALL: [LessonMetric; 8] = [
         LessonMetric::Shown,
         LessonMetric::Opened,
         LessonMetric::Helpful,
@@ -45,6 +58,7 @@ impl LessonMetric {
         LessonMetric::Deflections,
         LessonMetric::DeflectionsReverted,
         LessonMetric::SubmittedAfterViewing,
+        LessonMetric::PostSubmissionDeflections,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +70,7 @@ impl LessonMetric {
             LessonMetric::Deflections => "deflections",
             LessonMetric::DeflectionsReverted => "deflections_reverted",
             LessonMetric::SubmittedAfterViewing => "submitted_after_viewing",
+            LessonMetric::PostSubmissionDeflections => "post_submission_deflections",
         }
     }
 }
@@ -98,6 +113,13 @@ impl KeySpace {
         })
     }
 
+    /// The keys of the outbox of helpdesk API calls.
+    pub fn outbox(&self) -> OutboxKeys {
+        OutboxKeys {
+            base: format!("{}{{outbox}}:", self.prefix),
+        }
+    }
+
     /// The keys of one tenant.
     pub fn tenant(&self, tenant: &TenantId) -> TenantKeys {
         TenantKeys {
@@ -125,6 +147,14 @@ impl TenantKeys {
         format!("{}session:{session_id}", self.base)
     }
 
+    /// The marker of a processed webhook delivery; `delivery_key` is any text that
+    /// identifies the delivery (it is hashed, so senders' ids cannot shape key names).
+    pub fn webhook_delivery(&self, provider: &str, delivery_key: &str) -> String {
+        let digest = sha2::Sha256::digest(delivery_key.as_bytes());
+        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("{}delivery:{provider}:{hex}", self.base)
+    }
+
     pub fn day(&self, date: Date) -> DayKeys {
         let day = format!("{}day:{}", self.base, format_date(date));
         DayKeys {
@@ -136,13 +166,29 @@ impl TenantKeys {
     }
 }
 
+/// Key names of the outbox; all share the `{outbox}` hash tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxKeys {
+    base: String,
+}
+
+impl OutboxKeys {
+    pub fn due(&self) -> String {
+        format!("{}due", self.base)
+    }
+
+    pub fn job(&self, job_id: &str) -> String {
+        format!("{}job:{job_id}", self.base)
+    }
+}
+
 /// The keys of one tenant's day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayKeys {
     /// Hash of the tenant's counters (README, "Events": the field names).
     pub counters: String,
     /// Per-lesson hashes, in the order of [`LessonMetric::ALL`].
-    pub lessons: [String; 7],
+    pub lessons: [String; 8],
     pub gaps_unanswered: String,
     pub gaps_submitted_anyway: String,
 }
@@ -175,7 +221,7 @@ impl DayKeys {
 }
 
 /// How many keys one day contributes to a script call.
-pub const KEYS_PER_DAY: usize = 10;
+pub const KEYS_PER_DAY: usize = 11;
 
 /// Formats a date as `YYYY-MM-DD`.
 pub fn format_date(date: Date) -> String {
@@ -220,7 +266,12 @@ mod tests {
     fn every_key_of_a_tenant_carries_the_tenant_hash_tag_first() {
         let keys = acme();
         let day = keys.day(march_4th());
-        let mut all = vec![keys.stream(), keys.seen("e{1}"), keys.session("s-1")];
+        let mut all = vec![
+            keys.stream(),
+            keys.seen("e{1}"),
+            keys.session("s-1"),
+            keys.webhook_delivery("zendesk", "inv-{1}"),
+        ];
         all.extend(day.in_script_order().map(str::to_owned));
         for key in all {
             let tag_start = key.find('{').unwrap();
@@ -245,6 +296,25 @@ mod tests {
         assert_eq!(parse_date(&format_date(march_4th())), Some(march_4th()));
         assert_eq!(parse_date("2026-02-30"), None);
         assert_eq!(parse_date("2026-3-04"), None);
+    }
+
+    #[test]
+    fn delivery_markers_hash_the_senders_id_and_the_outbox_has_its_own_tag() {
+        let marker = acme().webhook_delivery("zendesk", "a:b c\n");
+        assert!(
+            marker.starts_with("deflect:{t:acme}:delivery:zendesk:"),
+            "{marker}"
+        );
+        assert_eq!(
+            marker.len(),
+            "deflect:{t:acme}:delivery:zendesk:".len() + 64
+        );
+        let outbox = KeySpace::new("deflect:").unwrap().outbox();
+        assert_eq!(outbox.due(), "deflect:{outbox}:due");
+        assert_eq!(
+            outbox.job("acme:zendesk:1:lessons"),
+            "deflect:{outbox}:job:acme:zendesk:1:lessons"
+        );
     }
 
     #[test]

@@ -6,24 +6,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Serialize;
 use time::Date;
 
 use crate::domain::TenantId;
+use crate::redis_connection::{AsyncRedis, RedisCallError};
 
 use super::keys::{format_date, GapKind, KeySpace, LessonMetric};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StatsError {
-    #[error("redis is not configured with a valid url")]
-    NotConfigured,
-    #[error("redis did not answer in time")]
-    Timeout,
-    #[error("redis failed")]
-    Redis(#[from] redis::RedisError),
-}
+/// Why the counters could not be read.
+pub type StatsError = RedisCallError;
 
 /// An inclusive range of UTC days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +65,13 @@ pub struct SummaryFigures {
     pub ctr: f64,
     /// Deflections × the tenant's cost per ticket.
     pub savings: f64,
+    /// Submitted tickets that lessons were posted into ("while you wait").
+    pub post_submission_tickets: i64,
+    /// Clicks on those lessons (a lesson counts once per ticket).
+    pub post_submission_opened: i64,
+    /// Of those tickets, the ones the customer resolved from the lessons: deflections
+    /// after submission, apart from `deflections`.
+    pub post_submission_deflections: i64,
     #[serde(skip)]
     opened_sessions: i64,
     #[serde(skip)]
@@ -97,6 +97,9 @@ impl SummaryFigures {
             deflections: field("deflections"),
             deflections_reverted: field("deflections_reverted"),
             unanswered: field("unanswered"),
+            post_submission_tickets: field("post_submission_tickets"),
+            post_submission_opened: field("post_submission_opened"),
+            post_submission_deflections: field("post_submission_deflections"),
             opened_sessions: field("opened_sessions"),
             submitted_sessions: field("submitted_sessions"),
             holdout_sessions: field("holdout_sessions"),
@@ -119,6 +122,9 @@ impl SummaryFigures {
         self.deflections += other.deflections;
         self.deflections_reverted += other.deflections_reverted;
         self.unanswered += other.unanswered;
+        self.post_submission_tickets += other.post_submission_tickets;
+        self.post_submission_opened += other.post_submission_opened;
+        self.post_submission_deflections += other.post_submission_deflections;
         self.opened_sessions += other.opened_sessions;
         self.submitted_sessions += other.submitted_sessions;
         self.holdout_sessions += other.holdout_sessions;
@@ -177,6 +183,9 @@ pub struct LessonFigures {
     pub deflections_reverted: i64,
     /// Sessions that engaged with the lesson and submitted a ticket anyway.
     pub submitted_after_viewing: i64,
+    /// Submitted tickets resolved by the customer after opening this lesson, posted
+    /// into the ticket ("while you wait").
+    pub post_submission_deflections: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -197,25 +206,15 @@ const GAP_DRAFTS_READ_PER_DAY: isize = 1_000;
 /// Reads the counters of any tenant.
 #[derive(Clone)]
 pub struct StatsReader {
-    connection: Option<ConnectionManager>,
+    redis: AsyncRedis,
     keys: KeySpace,
-    timeout: Duration,
 }
 
 impl StatsReader {
     pub fn new(url: &SecretString, keys: KeySpace, timeout: Duration) -> StatsReader {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        let connection = redis::Client::open(url.expose_secret())
-            .and_then(|client| client.get_connection_manager_lazy(config))
-            .map_err(|error| tracing::warn!(kind = ?error.kind(), "stats cannot use redis"))
-            .ok();
         StatsReader {
-            connection,
+            redis: AsyncRedis::new(url, timeout, "stats"),
             keys,
-            timeout,
         }
     }
 
@@ -223,11 +222,7 @@ impl StatsReader {
         &self,
         pipeline: &redis::Pipeline,
     ) -> Result<T, StatsError> {
-        let mut connection = self.connection.clone().ok_or(StatsError::NotConfigured)?;
-        match tokio::time::timeout(self.timeout, pipeline.query_async(&mut connection)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(StatsError::Timeout),
-        }
+        self.redis.query(pipeline).await
     }
 
     /// The tenant's summary over `range`.
@@ -330,6 +325,9 @@ impl StatsReader {
                         LessonMetric::Deflections => &mut figures.deflections,
                         LessonMetric::DeflectionsReverted => &mut figures.deflections_reverted,
                         LessonMetric::SubmittedAfterViewing => &mut figures.submitted_after_viewing,
+                        LessonMetric::PostSubmissionDeflections => {
+                            &mut figures.post_submission_deflections
+                        }
                     };
                     *slot += count;
                 }

@@ -95,6 +95,9 @@ struct ScriptEvent<'event> {
     holdout: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     draft: Option<&'event str>,
+    /// About lessons posted into a submitted ticket ("while you wait").
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    after: bool,
 }
 
 impl RedisEventStore {
@@ -228,6 +231,7 @@ impl RedisEventStore {
                         locale: event.locale.as_deref(),
                         holdout: event.holdout,
                         draft: event.draft.as_deref(),
+                        after: event.after_submission,
                     });
                 }
                 let events_json =

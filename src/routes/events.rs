@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Authorized, KeyRing, SuggestScopes};
@@ -121,7 +120,7 @@ async fn record_beacon(
             "expected a beacon body with Content-Type text/plain or application/json",
         ));
     }
-    let body = read_body(payload, limit.0).await?;
+    let body = super::read_body(payload, limit.0).await?;
     let beacon: BeaconBody = serde_json::from_slice(&body).map_err(|error| {
         ApiError::new(
             ErrorCode::MalformedJson,
@@ -131,22 +130,6 @@ async fn record_beacon(
     let caller = keys.authenticate_beacon(beacon.key.as_deref().unwrap_or_default(), &request)?;
     tracing::Span::current().record("tenant", tracing::field::display(&caller.tenant));
     record_batch(caller.tenant, beacon.events, &state).await
-}
-
-/// Reads a whole body of at most `limit` bytes.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(super::unreadable_body)?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("the body is larger than the limit of {limit} bytes"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// Validates and stores one batch of `tenant`'s events; one bad event is rejected without

@@ -8,6 +8,8 @@ mod health;
 mod metrics;
 mod stats;
 mod suggest;
+mod tracked_links;
+mod webhooks;
 mod widget;
 
 use actix_web::{web, ResponseError};
@@ -24,6 +26,7 @@ pub struct BodyLimits {
     pub suggest_json_bytes: usize,
     pub json_bytes: usize,
     pub bulk_bytes: usize,
+    pub webhook_bytes: usize,
 }
 
 /// Registers every route of the API, and the demo pages when `demo_pages` is given.
@@ -42,6 +45,8 @@ pub fn configure(
     events::configure(config, limits);
     stats::configure(config);
     metrics::configure(config);
+    webhooks::configure(config, limits);
+    tracked_links::configure(config);
 }
 
 /// JSON extractor settings with a body limit and the API's error contract.
@@ -57,6 +62,27 @@ pub(crate) fn unreadable_body(error: actix_web::error::PayloadError) -> ApiError
         ErrorCode::MalformedJson,
         format!("the body could not be read: {error}"),
     )
+}
+
+/// Reads a whole body of at most `limit` bytes (413 beyond).
+pub(crate) async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(unreadable_body)?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the body is larger than the limit of {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Answers a known path called with the wrong method.

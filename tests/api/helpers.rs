@@ -69,6 +69,7 @@ impl TenantKeys {
                 key("ops", &self.ops),
             ],
             cost_per_ticket: None,
+            ..TenantSettings::default()
         }
     }
 }

@@ -1,17 +1,21 @@
 //! Black-box tests of the HTTP API: each test starts the real `Application` on port 0
 //! with a temporary index and talks to it over HTTP, as a widget, a helpdesk or an admin
-//! script would.
+//! script would (and, for "while you wait", a local helpdesk answers deflect's calls).
 
 mod bad_input;
 mod content;
 mod events;
+mod fake_helpdesk;
 mod feedback;
 mod health;
+mod helpdesk_helpers;
 mod helpers;
 mod outage;
 mod stats;
 mod suggest;
 mod tenancy;
 mod webdriver;
+mod webhooks;
+mod while_you_wait;
 mod widget;
 mod widget_browser;

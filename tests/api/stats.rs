@@ -81,6 +81,8 @@ async fn the_summary_of_a_scripted_scenario_has_the_expected_numbers() {
         "resolved": 1, "abandoned": 1, "submitted": 2, "deflections": 2,
         "deflections_reverted": 0, "unanswered": 0,
         "deflection_rate": 0.4, "ctr": 0.4, "savings": 50.0,
+        "post_submission_tickets": 0, "post_submission_opened": 0,
+        "post_submission_deflections": 0,
     });
     assert_eq!(summary["total"], expected, "{summary}");
     assert_eq!(summary["cost_per_ticket"], 25.0, "{summary}");
@@ -104,10 +106,10 @@ async fn the_lessons_report_credits_deflections_and_tickets_submitted_after_view
     let expected = json!({"lessons": [
         {"lesson_id": "l1", "shown": 3, "opened": 2, "helpful": 0, "not_helpful": 0,
          "helpful_ratio": null, "deflections": 1, "deflections_reverted": 0,
-         "submitted_after_viewing": 1},
+         "submitted_after_viewing": 1, "post_submission_deflections": 0},
         {"lesson_id": "l2", "shown": 3, "opened": 0, "helpful": 1, "not_helpful": 1,
          "helpful_ratio": 0.5, "deflections": 1, "deflections_reverted": 0,
-         "submitted_after_viewing": 0},
+         "submitted_after_viewing": 0, "post_submission_deflections": 0},
     ]});
     assert_eq!(report, expected, "{report}");
 }
