@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     assert_api_error, build_error_with, event, lesson_event, session_event, spawn_app,
-    spawn_app_with, spawn_app_with_demo, TestApp,
+    spawn_app_with, spawn_app_with_demo,
 };
 
 /// Noon (UTC) of yesterday, in milliseconds: inside the accepted window, and far from
@@ -254,7 +254,7 @@ async fn gaps_list_unanswered_and_submitted_drafts_with_personal_data_redacted()
         json!([{"draft": "reset password fails for [email]", "count": 1}]),
         "{gaps}"
     );
-    let stored = everything_stored_under(&app).await;
+    let stored = app.everything_stored_in_redis().await;
     for personal in [
         "jane.doe@example.com",
         "4111 1111",
@@ -288,55 +288,6 @@ async fn a_session_counts_among_unanswered_drafts_once_with_its_latest_draft() {
         json!([{"draft": "printer jams on page two", "count": 1}]),
         "{gaps}"
     );
-}
-
-/// Every value Redis holds under the app's key prefix, as one text.
-async fn everything_stored_under(app: &TestApp) -> String {
-    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let pattern = format!("{}*", app.settings.events.key_prefix);
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(&pattern)
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    assert!(!keys.is_empty(), "nothing stored under {pattern}");
-    let mut everything = String::new();
-    for key in keys {
-        let kind: String = redis::cmd("TYPE")
-            .arg(&key)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        let value: redis::Value = match kind.as_str() {
-            "hash" => redis::cmd("HGETALL")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await
-                .unwrap(),
-            "zset" => redis::cmd("ZRANGE")
-                .arg(&key)
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut connection)
-                .await
-                .unwrap(),
-            "stream" => redis::cmd("XRANGE")
-                .arg(&key)
-                .arg("-")
-                .arg("+")
-                .query_async(&mut connection)
-                .await
-                .unwrap(),
-            _ => redis::cmd("GET")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await
-                .unwrap(),
-        };
-        everything.push_str(&format!("{key} => {value:?}\n"));
-    }
-    everything
 }
 
 #[tokio::test]
