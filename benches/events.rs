@@ -81,6 +81,7 @@ async fn run() {
                 key("bench ops", OPS_KEY, "ops"),
             ],
             cost_per_ticket: Some(25.0),
+            holdout_percent: None,
         },
     );
     let application = Application::build(settings)

@@ -11,4 +11,4 @@ mod tenant;
 pub use content::{ContentDocument, ContentId, ContentKind, DocumentInput, FieldProblem};
 pub use draft::{DraftProblem, DraftTicket, SuggestRequestBody};
 pub use event::{cap_chars, DeflectionEvent, EventInput, EventProblem, EventType};
-pub use tenant::TenantId;
+pub use tenant::{PerTenant, TenantId};

@@ -69,6 +69,7 @@ impl TenantKeys {
                 key("ops", &self.ops),
             ],
             cost_per_ticket: None,
+            holdout_percent: None,
         }
     }
 }
@@ -408,8 +409,13 @@ impl TestApp {
 
     /// `GET /v1/stats/<report>?<query>` with acme's ops key; fails unless 200.
     pub async fn stats(&self, report: &str, query: &[(&str, &str)]) -> Value {
+        self.stats_of(&self.acme, report, query).await
+    }
+
+    /// `GET /v1/stats/<report>?<query>` of the tenant of `keys`; fails unless 200.
+    pub async fn stats_of(&self, keys: &TenantKeys, report: &str, query: &[(&str, &str)]) -> Value {
         let response = self
-            .get_with_query(&self.acme.ops, &format!("/v1/stats/{report}"), query)
+            .get_with_query(&keys.ops, &format!("/v1/stats/{report}"), query)
             .await;
         parse_ok(response, &format!("GET /v1/stats/{report}")).await
     }
