@@ -9,6 +9,7 @@ mod feedback;
 mod health;
 mod helpers;
 mod outage;
+mod stalling_proxy;
 mod stats;
 mod suggest;
 mod tenancy;
