@@ -125,7 +125,8 @@ pub struct EventSettings {
     pub retry_interval_ms: u64,
     /// Timeout of one Redis call of the writer and of the stats readers.
     pub redis_timeout_ms: u64,
-    /// Percentage (0-100) of sessions that get no suggestions, to measure causation.
+    /// Percentage (0-100) of sessions that get no suggestions, to measure causation, for
+    /// tenants that set no `holdout_percent` of their own.
     pub holdout_percent: f64,
     /// Cost of handling one ticket, for `savings`, when a tenant sets none.
     pub default_cost_per_ticket: f64,
@@ -183,6 +184,10 @@ pub struct TenantSettings {
     /// Standard Webhooks deliveries from any other helpdesk, `[tenants.<id>.generic]`.
     #[serde(default)]
     pub generic: Option<GenericWebhookSettings>,
+    /// Percentage (0-100) of this tenant's sessions held out of suggestions;
+    /// `events.holdout_percent` when unset.
+    #[serde(default)]
+    pub holdout_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

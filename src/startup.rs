@@ -1,8 +1,8 @@
 //! Builds the application: opens the index, starts the writer, wires services and routes,
 //! and binds the listener (port 0 in tests).
 
-use std::collections::HashMap;
 use std::net::TcpListener;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +13,10 @@ use tokio::sync::Notify;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::KeyRing;
-use crate::configuration::Settings;
+use crate::configuration::{Settings, TenantSettings};
 use crate::content::ContentStore;
 use crate::demo::{load_demo_catalog_if_empty, DemoPages};
-use crate::domain::TenantId;
+use crate::domain::{PerTenant, TenantId};
 use crate::error::{path_error_handler, query_error_handler, route_not_found};
 use crate::events::feedback::RankingFeedback;
 use crate::events::holdout::Holdout;
@@ -50,14 +50,14 @@ pub struct AppState {
     pub stats: StatsReader,
     pub metrics: Arc<Metrics>,
     pub event_intake: EventIntake,
-    pub holdout: Holdout,
+    /// Which sessions of each tenant are held out of suggestions.
+    pub holdout: PerTenant<Holdout>,
     /// Helpdesk webhooks and the outbox they queue into.
     pub webhooks: WebhookState,
     /// Makes and checks tracked links (`/r/...`); none when not configured.
     pub links: Option<Arc<LinkSigner>>,
     /// Cost per ticket by tenant, for `savings`.
-    pub costs_per_ticket: HashMap<TenantId, f64>,
-    pub default_cost_per_ticket: f64,
+    pub cost_per_ticket: PerTenant<f64>,
 }
 
 /// What the webhook and tracked-link routes share.
@@ -72,16 +72,6 @@ pub struct WebhookState {
 pub struct EventIntake {
     pub max_events_per_request: usize,
     pub max_event_age_days: u32,
-}
-
-impl AppState {
-    /// What handling one ticket costs `tenant`.
-    pub fn cost_per_ticket(&self, tenant: &TenantId) -> f64 {
-        self.costs_per_ticket
-            .get(tenant)
-            .copied()
-            .unwrap_or(self.default_cost_per_ticket)
-    }
 }
 
 /// A built, bound, not yet running service.
@@ -122,7 +112,27 @@ impl Application {
 
         let event_metrics = Arc::new(EventMetrics::default());
         let metrics = Arc::new(Metrics::new(event_metrics.clone()));
-        let costs_per_ticket = costs_per_ticket(&settings)?;
+        let cost_per_ticket = TenantNumber {
+            default_name: "events.default_cost_per_ticket",
+            tenant_key: "cost_per_ticket",
+            valid: 0.0..=f64::MAX,
+            requirement: "a number of at least 0",
+        }
+        .read(
+            &settings,
+            settings.events.default_cost_per_ticket,
+            |tenant| tenant.cost_per_ticket,
+        )?;
+        let holdout = TenantNumber {
+            default_name: "events.holdout_percent",
+            tenant_key: "holdout_percent",
+            valid: 0.0..=100.0,
+            requirement: "a percentage from 0 to 100",
+        }
+        .read(&settings, settings.events.holdout_percent, |tenant| {
+            tenant.holdout_percent
+        })?
+        .map(Holdout::new);
 
         let (events, stats, key_space) = start_events(&settings, event_metrics)?;
         let searcher = ContentSearcher::new(index, settings.search.tuning());
@@ -158,11 +168,10 @@ impl Application {
                 max_events_per_request: settings.events.max_events_per_request,
                 max_event_age_days: settings.events.max_event_age_days(),
             },
-            holdout: Holdout::new(settings.events.holdout_percent),
+            holdout,
             webhooks,
             links,
-            costs_per_ticket,
-            default_cost_per_ticket: settings.events.default_cost_per_ticket,
+            cost_per_ticket,
         });
         let limits = BodyLimits {
             events_json_bytes: settings.events.body_limit_bytes,
@@ -251,20 +260,43 @@ fn demo_pages(settings: &Settings) -> anyhow::Result<Option<DemoPages>> {
     )))
 }
 
-/// Returns the tenants' own costs per ticket, refusing negative ones.
-fn costs_per_ticket(settings: &Settings) -> anyhow::Result<HashMap<TenantId, f64>> {
-    let mut costs = HashMap::new();
-    for (tenant_name, tenant_settings) in &settings.tenants {
-        let Some(cost) = tenant_settings.cost_per_ticket else {
-            continue;
+/// A number setting with a default that each tenant may override.
+struct TenantNumber<'names> {
+    /// Where the default is set, e.g. `events.holdout_percent`.
+    default_name: &'names str,
+    /// The key under `tenants.<id>`, e.g. `holdout_percent`.
+    tenant_key: &'names str,
+    valid: RangeInclusive<f64>,
+    /// What `valid` means, for the error message: "a number from 0 to 100".
+    requirement: &'names str,
+}
+
+impl TenantNumber<'_> {
+    /// Returns the default and the tenants' own values (read by `own`), refusing any
+    /// outside `valid` (and NaN).
+    fn read(
+        &self,
+        settings: &Settings,
+        default: f64,
+        own: impl Fn(&TenantSettings) -> Option<f64>,
+    ) -> anyhow::Result<PerTenant<f64>> {
+        let check = |name: &str, value: f64| -> anyhow::Result<f64> {
+            if !self.valid.contains(&value) {
+                anyhow::bail!("{name} must be {}", self.requirement);
+            }
+            Ok(value)
         };
-        if !cost.is_finite() || cost < 0.0 {
-            anyhow::bail!("tenants.{tenant_name}.cost_per_ticket must be a number of at least 0");
+        let mut values = PerTenant::new(check(self.default_name, default)?);
+        for (tenant_name, tenant_settings) in &settings.tenants {
+            let Some(value) = own(tenant_settings) else {
+                continue;
+            };
+            let name = format!("tenants.{tenant_name}.{}", self.tenant_key);
+            let tenant = TenantId::parse(tenant_name).map_err(anyhow::Error::msg)?;
+            values.set(tenant, check(&name, value)?);
         }
-        let tenant = TenantId::parse(tenant_name).map_err(anyhow::Error::msg)?;
-        costs.insert(tenant, cost);
+        Ok(values)
     }
-    Ok(costs)
 }
 
 /// Checks every tenant's helpdesk setup, makes the tracked-link signer, and starts the

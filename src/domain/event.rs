@@ -153,8 +153,9 @@ pub struct DeflectionEvent {
     /// Set by the suggest route for sessions held out of suggestions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub holdout: bool,
-    /// Set by the suggest route: the normalized draft with personal data redacted, for
-    /// the gaps report. Never taken from a client.
+    /// The normalized draft of a suggest answer with personal data redacted, for the
+    /// gaps report: filled in by the event writer (`events::sink::QueuedEvent`), never
+    /// taken from a client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draft: Option<String>,
     /// Set by deflect for events about lessons posted into a ticket already submitted

@@ -12,4 +12,4 @@ pub(crate) use content::is_locale_tag;
 pub use content::{ContentDocument, ContentId, ContentKind, DocumentInput, FieldProblem};
 pub use draft::{DraftProblem, DraftTicket, SuggestRequestBody};
 pub use event::{cap_chars, DeflectionEvent, EventInput, EventProblem, EventType};
-pub use tenant::TenantId;
+pub use tenant::{PerTenant, TenantId};

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,45 @@ impl fmt::Display for TenantId {
     }
 }
 
+/// A setting each tenant may set for itself (`tenants.<id>.<name>`), with one default for
+/// the tenants that do not.
+#[derive(Debug, Clone)]
+pub struct PerTenant<T> {
+    default: T,
+    own: HashMap<TenantId, T>,
+}
+
+impl<T> PerTenant<T> {
+    /// Every tenant gets `default` until [`PerTenant::set`] gives it its own value.
+    pub fn new(default: T) -> PerTenant<T> {
+        PerTenant {
+            default,
+            own: HashMap::new(),
+        }
+    }
+
+    pub fn set(&mut self, tenant: TenantId, value: T) {
+        self.own.insert(tenant, value);
+    }
+
+    /// Returns `tenant`'s own value, or the default.
+    pub fn get(&self, tenant: &TenantId) -> &T {
+        self.own.get(tenant).unwrap_or(&self.default)
+    }
+
+    /// Applies `convert` to the default and to every tenant's own value.
+    pub fn map<U>(self, convert: impl Fn(T) -> U) -> PerTenant<U> {
+        PerTenant {
+            default: convert(self.default),
+            own: self
+                .own
+                .into_iter()
+                .map(|(tenant, value)| (tenant, convert(value)))
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +100,18 @@ mod tests {
         assert!(TenantId::parse("").is_err());
         assert!(TenantId::parse("Acme").is_err());
         assert!(TenantId::parse("a\u{1f}b").is_err());
+    }
+
+    #[test]
+    fn a_tenant_without_its_own_value_gets_the_default() {
+        let acme = TenantId::parse("acme").unwrap();
+        let globex = TenantId::parse("globex").unwrap();
+        let mut percentages = PerTenant::new(10.0);
+        percentages.set(acme.clone(), 50.0);
+
+        let doubled = percentages.map(|percent| percent * 2.0);
+
+        assert_eq!(*doubled.get(&acme), 100.0);
+        assert_eq!(*doubled.get(&globex), 20.0);
     }
 }

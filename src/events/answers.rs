@@ -1,10 +1,14 @@
 //! The events `/v1/suggest` records about its own answers: `suggestions_shown` with the
-//! lessons shown, or `no_suggestions` (with the redacted draft, for the gaps report).
+//! lessons shown, or `no_suggestions` (with the draft, for the gaps report).
+//!
+//! The draft is queued as typed and redacted by the event writer (see
+//! [`QueuedEvent::into_storable`]): the handler only copies its first 4 KiB.
 
 use crate::domain::{DeflectionEvent, DraftTicket, EventType, TenantId};
 use crate::suggest::Suggestions;
 
-use super::redaction::gap_draft;
+use super::redaction::UnredactedDraft;
+use super::sink::QueuedEvent;
 use super::store::TenantEvent;
 
 /// Bytes of a draft looked at for the gaps report.
@@ -34,8 +38,10 @@ impl AnsweredDraft {
 
 /// Returns the event of `answer`: `suggestions_shown` when it showed lessons (or held
 /// the session out), `no_suggestions` when it suggested nothing. Its id is the answer's
-/// `suggestion_id`; an answer without a session id is its own session.
-pub fn answer_event(tenant: &TenantId, draft: AnsweredDraft, answer: &Suggestions) -> TenantEvent {
+/// `suggestion_id`; an answer without a session id is its own session. The draft of a
+/// treated session goes with it unredacted, for the writer to redact; a held-out
+/// session's is dropped (the gaps report is about what suggestions missed).
+pub fn answer_event(tenant: &TenantId, draft: AnsweredDraft, answer: &Suggestions) -> QueuedEvent {
     let shown_something = !answer.results.is_empty() || answer.holdout;
     let event = DeflectionEvent {
         event_id: answer.suggestion_id.clone(),
@@ -60,15 +66,16 @@ pub fn answer_event(tenant: &TenantId, draft: AnsweredDraft, answer: &Suggestion
         locale: draft.locale,
         holdout: answer.holdout,
         after_submission: false,
-        draft: if answer.holdout {
-            None
-        } else {
-            gap_draft(&draft.text_head)
-        },
+        draft: None,
     };
-    TenantEvent {
+    let tenant_event = TenantEvent {
         tenant: tenant.clone(),
         event,
+    };
+    if answer.holdout {
+        QueuedEvent::new(tenant_event)
+    } else {
+        QueuedEvent::with_gap_draft(tenant_event, UnredactedDraft::new(draft.text_head))
     }
 }
 
@@ -101,10 +108,16 @@ mod tests {
             ..answer
         };
 
-        let recorded = answer_event(&tenant, draft("Call me at +1 555 123 4567", None), &nothing);
+        let queued = answer_event(&tenant, draft("Call me at +1 555 123 4567", None), &nothing);
+        let unredacted_in_the_queue = queued.event().event.draft.clone();
+        let recorded = queued.into_storable();
 
         assert_eq!(recorded.event.event_type, EventType::NoSuggestions);
         assert_eq!(recorded.event.session_id, nothing.suggestion_id);
+        assert_eq!(
+            unredacted_in_the_queue, None,
+            "redacting is the writer's job"
+        );
         assert_eq!(recorded.event.draft.as_deref(), Some("call me at [phone]"));
     }
 
@@ -116,7 +129,8 @@ mod tests {
             &tenant,
             draft("reset password", Some("s1")),
             &Suggestions::held_out(),
-        );
+        )
+        .into_storable();
 
         assert_eq!(recorded.event.event_type, EventType::SuggestionsShown);
         assert!(recorded.event.holdout);

@@ -3,6 +3,11 @@
 //!
 //! A session's membership is a hash of tenant and session id: stable per session across
 //! requests, instances and restarts, with no state to keep.
+//!
+//! Each tenant may set its own share (`tenants.<id>.holdout_percent`, else
+//! `events.holdout_percent`): a tenant with much traffic can measure with a small share,
+//! while one with little needs a larger share to learn anything in weeks, and one that
+//! cannot afford to withhold help from anyone sets 0.
 
 use sha2::{Digest, Sha256};
 

@@ -3,6 +3,10 @@
 //! Gaps are read by content teams, not support agents: they need the question, never the
 //! customer's e-mail address, phone number or card number. Redaction runs on the
 //! normalized draft, before it leaves the process.
+//!
+//! It runs on the event writer's thread, not in request handlers (see
+//! [`crate::events::sink::QueuedEvent`]): a handler only moves the raw text into the queue,
+//! and the writer redacts it before anything reaches the spool file or Redis.
 
 use std::sync::LazyLock;
 
@@ -45,6 +49,28 @@ pub fn redact_personal_data(text: &str) -> String {
         .into_owned()
 }
 
+/// The beginning of a draft as the customer typed it, on its way to the event writer,
+/// which redacts it with [`UnredactedDraft::redact`]. It cannot be serialized, and its
+/// `Debug` shows only its length, so it never lands in the spool or a log by mistake.
+pub struct UnredactedDraft(String);
+
+impl UnredactedDraft {
+    pub fn new(text: String) -> UnredactedDraft {
+        UnredactedDraft(text)
+    }
+
+    /// Returns the draft as stored for gaps ([`gap_draft`]).
+    pub fn redact(&self) -> Option<String> {
+        gap_draft(&self.0)
+    }
+}
+
+impl std::fmt::Debug for UnredactedDraft {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "UnredactedDraft({} bytes)", self.0.len())
+    }
+}
+
 /// Turns a raw draft into the form stored for gaps: markup, quotes and signatures
 /// removed (the search normalizer), lowercased, personal data redacted, capped.
 pub fn gap_draft(raw: &str) -> Option<String> {
@@ -78,6 +104,13 @@ mod tests {
     fn gap_drafts_are_normalized_lowercased_and_redacted() {
         let draft = gap_draft("<p>Cannot  LOGIN</p> as bob@acme.example").unwrap();
         assert_eq!(draft, "cannot login as [email]");
+    }
+
+    #[test]
+    fn an_unredacted_draft_never_prints_its_text() {
+        let draft = UnredactedDraft::new("mail bob@acme.example".to_owned());
+        assert_eq!(format!("{draft:?}"), "UnredactedDraft(21 bytes)");
+        assert_eq!(draft.redact().as_deref(), Some("mail [email]"));
     }
 
     proptest! {

@@ -5,6 +5,10 @@
 //! The writer is an OS thread, not a task: it does blocking Redis and file I/O (fsync),
 //! which must never run on the async executor. Handlers hand it events without blocking
 //! ([`EventSink::submit`] awaits a reply, [`EventSink::record`] does not even wait).
+//!
+//! The writer also redacts the events' free text (reasons, gap drafts) before they go
+//! anywhere ([`QueuedEvent::into_storable`]): regular expressions over up to 4 KiB of a
+//! draft, or 500 reasons of a batch, are CPU work a request handler should not do.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -15,9 +19,54 @@ use tokio::sync::oneshot;
 
 use crate::error::error_chain;
 
+use super::redaction::{redact_personal_data, UnredactedDraft};
 use super::spool::{Spool, SpoolError};
 use super::store::{RedisEventStore, StoreError, TenantEvent};
 use super::EventMetrics;
+
+/// An event on its way to the writer, personal data still in it: its `reason` as the
+/// customer typed it and, for the events of suggest answers, the draft for the gaps
+/// report. Only [`QueuedEvent::into_storable`], on the writer's thread, turns it into
+/// what is spooled and stored.
+#[derive(Debug)]
+pub struct QueuedEvent {
+    event: TenantEvent,
+    gap_draft: Option<UnredactedDraft>,
+}
+
+impl QueuedEvent {
+    /// An event whose draft field stays empty (events clients send).
+    pub fn new(event: TenantEvent) -> QueuedEvent {
+        QueuedEvent {
+            event,
+            gap_draft: None,
+        }
+    }
+
+    /// An event whose `draft` the writer fills with `gap_draft`, redacted.
+    pub fn with_gap_draft(event: TenantEvent, gap_draft: UnredactedDraft) -> QueuedEvent {
+        QueuedEvent {
+            event,
+            gap_draft: Some(gap_draft),
+        }
+    }
+
+    /// The event as queued, before redaction.
+    pub fn event(&self) -> &TenantEvent {
+        &self.event
+    }
+
+    /// Returns the event as it may be spooled and stored: e-mail addresses, phone and
+    /// card numbers taken out of its reason, and its gap draft normalized and redacted.
+    pub fn into_storable(self) -> TenantEvent {
+        let mut storable = self.event;
+        storable.event.reason = storable.event.reason.as_deref().map(redact_personal_data);
+        if let Some(gap_draft) = self.gap_draft {
+            storable.event.draft = gap_draft.redact();
+        }
+        storable
+    }
+}
 
 /// How one submitted batch ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +108,7 @@ pub struct SinkOptions {
 }
 
 struct WriteRequest {
-    events: Vec<TenantEvent>,
+    events: Vec<QueuedEvent>,
     reply: Option<oneshot::Sender<WriteOutcome>>,
 }
 
@@ -114,7 +163,8 @@ impl EventSink {
             return Ok(WriteOutcome::Stored(Vec::new()));
         }
         let (reply, answer) = oneshot::channel();
-        self.enqueue(events, Some(reply))?;
+        let queued = events.into_iter().map(QueuedEvent::new).collect();
+        self.enqueue(queued, Some(reply))?;
         match tokio::time::timeout(MAX_ANSWER_WAIT, answer).await {
             Ok(Ok(outcome)) => Ok(outcome),
             Ok(Err(_)) => Err(SinkError::Stopped),
@@ -124,7 +174,7 @@ impl EventSink {
 
     /// Queues `event` without waiting. When the queue is full the event is dropped and
     /// counted (`deflect_events_dropped_total`): a suggestion never waits for Redis.
-    pub fn record(&self, event: TenantEvent) {
+    pub fn record(&self, event: QueuedEvent) {
         if let Err(error) = self.enqueue(vec![event], None) {
             let dropped = self.metrics.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // Logged at 1, 2, 4, 8 ... so a long outage does not flood the log.
@@ -136,7 +186,7 @@ impl EventSink {
 
     fn enqueue(
         &self,
-        events: Vec<TenantEvent>,
+        events: Vec<QueuedEvent>,
         reply: Option<oneshot::Sender<WriteOutcome>>,
     ) -> Result<(), SinkError> {
         let count = events.len();
@@ -226,7 +276,8 @@ impl Writer {
                 .queue_depth
                 .fetch_sub(request.events.len(), Ordering::Relaxed);
             let range = events.len()..events.len() + request.events.len();
-            events.extend(request.events);
+            // Redacted here, before the events can reach the spool or Redis.
+            events.extend(request.events.into_iter().map(QueuedEvent::into_storable));
             replies.push((range, request.reply));
         }
         if self.spool.pending_bytes() > 0 {
@@ -383,5 +434,37 @@ impl Writer {
             tracing::info!("redis is reachable again");
             self.redis_was_down = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DeflectionEvent, TenantId};
+
+    fn event_with_reason(reason: &str) -> TenantEvent {
+        let raw = serde_json::json!({"event_id": "e1", "type": "not_helpful",
+            "session_id": "s1", "lesson_id": "l1", "reason": reason});
+        TenantEvent {
+            tenant: TenantId::parse("acme").unwrap(),
+            event: DeflectionEvent::parse(raw, 1_790_000_000_000, 6).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_writer_redacts_reasons_and_gap_drafts_that_handlers_queued_raw() {
+        let queued = QueuedEvent::with_gap_draft(
+            event_with_reason("write to jane@example.com"),
+            UnredactedDraft::new("<p>Card 4111 1111 1111 1111 declined</p>".to_owned()),
+        );
+        assert_eq!(queued.event().event.draft, None);
+
+        let storable = queued.into_storable();
+
+        assert_eq!(storable.event.reason.as_deref(), Some("write to [email]"));
+        assert_eq!(
+            storable.event.draft.as_deref(),
+            Some("card [card] declined")
+        );
     }
 }

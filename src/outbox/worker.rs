@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use crate::error::error_chain;
 use crate::events::answers::now_milliseconds;
-use crate::events::EventSink;
+use crate::events::{EventSink, QueuedEvent};
 use crate::helpdesk::comment::{lessons_comment, CommentLesson, Language};
 use crate::helpdesk::{CallError, HelpdeskClient};
 use crate::tracked_links::{LinkSigner, LinkTarget, TrackedLink};
@@ -204,12 +204,12 @@ impl OutboxWorker {
             client.post_public_reply(&job.ticket_id, &html).await?;
         }
         let lesson_ids = lessons.iter().map(|lesson| lesson.id.clone()).collect();
-        self.events.record(lessons_posted(
+        self.events.record(QueuedEvent::new(lessons_posted(
             &job.tenant,
             job.helpdesk,
             &job.ticket_id,
             lesson_ids,
-        ));
+        )));
         Ok(())
     }
 

@@ -12,7 +12,6 @@ use crate::auth::{Authorized, KeyRing, SuggestScopes};
 use crate::domain::{DeflectionEvent, TenantId};
 use crate::error::{ApiError, ErrorCode};
 use crate::events::answers::now_milliseconds;
-use crate::events::redaction::redact_personal_data;
 use crate::events::{SinkError, TenantEvent, WriteOutcome};
 use crate::startup::AppState;
 
@@ -159,10 +158,9 @@ async fn record_batch(
             .and_then(|id| id.as_str())
             .map(str::to_owned);
         match DeflectionEvent::parse(raw, now_ms, intake.max_event_age_days) {
-            Ok(mut event) => {
-                // Reasons are free text customers type: kept, but never with their
-                // e-mail address or phone number in it.
-                event.reason = event.reason.as_deref().map(redact_personal_data);
+            Ok(event) => {
+                // Reasons are free text customers type: the event writer redacts them
+                // (e-mail addresses, phone numbers) before they are spooled or stored.
                 results.push(EventResult {
                     index,
                     event_id: Some(event.event_id.clone()),

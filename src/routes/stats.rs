@@ -97,7 +97,7 @@ async fn get_summary(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = authorized.caller.tenant;
     let range = parse_range(&params)?;
-    let cost = state.cost_per_ticket(&tenant);
+    let cost = *state.cost_per_ticket.get(&tenant);
     let summary = state
         .stats
         .summary(&tenant, range, cost)

@@ -82,10 +82,12 @@ async fn answer(
 ) -> Result<HttpResponse, ApiError> {
     let draft =
         DraftTicket::parse(body, state.default_limit, state.max_limit).map_err(draft_error)?;
-    let held_out = draft
-        .session_id
-        .as_deref()
-        .is_some_and(|session_id| state.holdout.is_held_out(&caller.tenant, session_id));
+    let held_out = draft.session_id.as_deref().is_some_and(|session_id| {
+        state
+            .holdout
+            .get(&caller.tenant)
+            .is_held_out(&caller.tenant, session_id)
+    });
     if held_out {
         let suggestions = Suggestions::held_out();
         state

@@ -11,7 +11,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::domain::ContentId;
 use crate::error::{ApiError, ErrorCode};
-use crate::events::WriteOutcome;
+use crate::events::{QueuedEvent, WriteOutcome};
 use crate::helpdesk::comment::Texts;
 use crate::outbox::{OutboxAction, OutboxJob};
 use crate::startup::AppState;
@@ -75,7 +75,7 @@ async fn follow_link(
         .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
         .ok_or_else(link_not_found)?;
     // Recorded without waiting: the customer is on the way to the lesson.
-    state.events.record(link_followed(&link));
+    state.events.record(QueuedEvent::new(link_followed(&link)));
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, destination))
         .insert_header((header::CACHE_CONTROL, "no-store"))

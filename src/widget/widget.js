@@ -29,8 +29,8 @@ var TEXTS = {
     announce: 'Vorschläge, die Ihre Frage beantworten könnten: {n}'
   }
 };
-// Themeable: a page sets --deflect-accent, -text, -muted, -background, -border, -radius,
-// -focus, -mark or -success on any ancestor (e.g. :root); .deflect maps them to short names.
+// Themeable: --deflect-* custom properties (README lists them) on any ancestor, e.g. :root;
+// .deflect maps them to short names.
 var CSS = [
   '.deflect{--a:var(--deflect-accent,#0b57d0);--b:var(--deflect-border,#d0d7de);--r:var(--deflect-radius,8px);',
   '--g:var(--deflect-background,#fff);color:var(--deflect-text,inherit);margin:.75em 0}',
@@ -83,6 +83,14 @@ function make(tag, props, children) {
   return node;
 }
 
+function button(name, text) { return make('button', { type: 'button', className: 'deflect-' + name, text: text }); }
+
+/** The events of `list` not in `events` (by event id). */
+function without(list, events) {
+  var ids = events.map(function (e) { return e.event_id; });
+  return list.filter(function (e) { return ids.indexOf(e.event_id) < 0; });
+}
+
 function fill(text, n) { return text.replace('{n}', n); }
 
 function httpUrl(url) { return /^https?:\/\//i.test(url || '') ? url : null; }
@@ -104,6 +112,8 @@ function Widget(options) {
   this.endpoint = options.endpoint.replace(/\/+$/, '');
   this.language = (options.locale || document.documentElement.lang || '').toLowerCase().split('-')[0];
   this.texts = TEXTS[this.language] || TEXTS.en;
+  // Only a language the widget speaks goes with requests and events.
+  this.locale = TEXTS[this.language] ? this.language : undefined;
   this.debounceMs = options.debounceMs || 400;
   this.outboxKey = 'deflect:outbox:' + this.key;
   this.retryMs = 1000;
@@ -115,7 +125,7 @@ function Widget(options) {
   this.on(document, 'input', this.typed, true);
   this.on(document, 'submit', this.submittedForm, true);
   this.on(window, 'pagehide', this.leaving);
-  this.outbox = this.loadOutbox();
+  this.own = this.outbox = [];
   this.flush();
 }
 var proto = Widget.prototype;
@@ -137,7 +147,7 @@ proto.mount = function () {
     (document.head || document.documentElement).appendChild(make('style', { id: 'deflect-style', text: CSS }));
   }
   var texts = this.texts, headingId = 'deflect-heading-' + randomId().slice(0, 8);
-  var stillSubmit = make('button', { type: 'button', className: 'deflect-still-submit', text: texts.stillSubmit });
+  var stillSubmit = button('still-submit', texts.stillSubmit);
   this.on(stillSubmit, 'click', this.continueToSubmit);
   this.live = make('div', { className: 'deflect-hidden', role: 'status', 'aria-live': 'polite' });
   this.list = make('ul', { className: 'deflect-list' });
@@ -191,8 +201,9 @@ proto.typed = function (event) {
   this.timer = setTimeout(this.search.bind(this), this.debounceMs);
 };
 
-/** Aborts the request in flight: a newer keystroke made its answer stale. */
+/** Stops the pending search and the request in flight: a newer keystroke made them stale. */
 proto.cancel = function () {
+  clearTimeout(this.timer);
   if (!this.inFlight) return;
   this.inFlight.abort();
   this.inFlight = this.lastQuery = null;
@@ -204,8 +215,7 @@ proto.search = function () {
   this.lastQuery = draft.query;
   var controller = this.inFlight = new AbortController();
   var timeout = setTimeout(function () { controller.abort(); }, 5000);
-  var body = { subject: draft.subject, description: draft.description, session_id: this.sessionId, limit: 3 };
-  if (TEXTS[this.language]) body.locale = this.language;
+  var body = { subject: draft.subject, description: draft.description, session_id: this.sessionId, limit: 3, locale: this.locale };
   var sentAt = Date.now();
   this.post('/v1/suggest', body, controller.signal).then(function (response) {
     if (!response.ok) throw new Error('suggest answered ' + response.status);
@@ -269,8 +279,7 @@ proto.item = function (result, suggestionId) {
   }
   var snippet = make('p', { className: 'deflect-snippet' });
   appendSnippet(result.snippet || '', snippet);
-  var yes = make('button', { type: 'button', className: 'deflect-yes', text: texts.yes });
-  var no = make('button', { type: 'button', className: 'deflect-no', text: texts.no });
+  var yes = button('yes', texts.yes), no = button('no', texts.no);
   var feedback = make('div', { className: 'deflect-feedback', role: 'group', 'aria-label': texts.question },
     [make('span', { text: texts.question }), yes, no]);
   this.on(yes, 'click', function () { this.resolve(result.id, suggestionId); });
@@ -289,8 +298,7 @@ proto.resolve = function (lessonId, suggestionId) {
   // the problem resolved, a millisecond later so that the order is certain.
   var now = this.now();
   this.engaged = true;
-  this.enqueue(this.event('helpful', lessonId, suggestionId, now));
-  this.enqueue(this.event('resolved', lessonId, suggestionId, now + 1));
+  this.enqueue(this.event('helpful', lessonId, suggestionId, now), this.event('resolved', lessonId, suggestionId, now + 1));
   this.flush();
   this.panel.hidden = true;
   this.resolvedBox.hidden = false;
@@ -324,11 +332,9 @@ proto.navigate = function (event) {
 proto.now = function () { return Math.round(Date.now() + this.clockOffsetMs); };
 
 proto.event = function (type, lessonId, suggestionId, ts) {
-  var event = { event_id: randomId(), type: type, session_id: this.sessionId, ts: ts || this.now(), channel: 'widget' };
-  if (lessonId) event.lesson_id = lessonId;
-  if (suggestionId) event.suggestion_id = suggestionId;
-  if (TEXTS[this.language]) event.locale = this.language;
-  return event;
+  // JSON leaves undefined fields out.
+  return { event_id: randomId(), type: type, session_id: this.sessionId, ts: ts || this.now(), channel: 'widget',
+    lesson_id: lessonId, suggestion_id: suggestionId, locale: this.locale };
 };
 
 proto.report = function (type, lessonId, suggestionId) {
@@ -348,7 +354,6 @@ proto.submitted = function () {
   if (this.answered) this.enqueue(this.event('ticket_submitted'));
   this.beacon();
   this.cancel();
-  clearTimeout(this.timer);
   this.newSession();
 };
 
@@ -360,42 +365,40 @@ proto.leaving = function () {
   this.beacon();
 };
 
-// The outbox (in localStorage) keeps events until deflect answered for them, so the next
-// page sends what a page left unsent. Resends keep the event ids: nothing counts twice.
-proto.loadOutbox = function () {
+// The outbox (localStorage) keeps events until deflect answered for them: the next page sends
+// what one left unsent, with the same ids. Tabs share it: a write re-reads it, drops only what
+// deflect `answered`, and puts back this tab's unanswered events (`own`) if a race lost them.
+proto.current = function () {
+  var outbox = this.outbox, oldest = Date.now() - DAY_MS;
   try {
-    var oldest = Date.now() - DAY_MS;
-    return JSON.parse(localStorage.getItem(this.outboxKey) || '[]').filter(function (event) {
-      return event && event.ts > oldest;
-    });
-  } catch (error) {
-    return [];
-  }
+    outbox = JSON.parse(localStorage.getItem(this.outboxKey) || '[]').filter(function (e) { return e && e.ts > oldest; });
+  } catch (error) { /* blocked: memory only */ }
+  return outbox.concat(without(this.own, outbox));
 };
 
-proto.saveOutbox = function () {
+proto.store = function (answered) {
+  this.own = without(this.own, answered);
+  var outbox = this.outbox = without(this.current(), answered).slice(-500);
   try {
-    if (this.outbox.length) localStorage.setItem(this.outboxKey, JSON.stringify(this.outbox));
+    if (outbox.length) localStorage.setItem(this.outboxKey, JSON.stringify(outbox));
     else localStorage.removeItem(this.outboxKey);
   } catch (error) { /* blocked or full: kept in memory */ }
 };
 
-proto.enqueue = function (event) {
-  this.outbox.push(event);
-  this.outbox.splice(0, this.outbox.length - 500);
-  this.saveOutbox();
+proto.enqueue = function () {
+  this.own.push.apply(this.own, arguments);
+  this.store([]);
 };
 
 proto.flush = function () {
-  if (this.sending || !this.outbox.length) return;
+  var batch = this.current().slice(0, 100), self = this;
+  if (this.sending || !batch.length) return;
   clearTimeout(this.retryTimer);
-  var batch = this.outbox.slice(0, 100), self = this;
   this.sending = true;
   this.post('/v1/events', { events: batch }).then(function (response) {
     // Unreachable, 429 and 5xx are retried; any other answer is final for the batch.
     if (response.status === 429 || response.status >= 500) throw new Error('events answered ' + response.status);
-    self.outbox = self.outbox.filter(function (event) { return batch.indexOf(event) < 0; });
-    self.saveOutbox();
+    self.store(batch);
     self.retryMs = 1000;
   }).catch(function () {
     self.retryTimer = setTimeout(self.flush.bind(self), self.retryMs);
@@ -408,20 +411,19 @@ proto.flush = function () {
 
 /** Sends what this page has not beaconed yet with navigator.sendBeacon, which outlives the page. */
 proto.beacon = function () {
-  var self = this, events = this.outbox.filter(function (event) { return !self.beaconed[event.event_id]; });
+  var self = this, events = this.current().filter(function (e) { return !self.beaconed[e.event_id]; });
   if (!events.length || !navigator.sendBeacon) return;
   events = events.slice(-100);
   var body = new Blob([JSON.stringify({ key: this.key, events: events })], { type: 'text/plain;charset=UTF-8' });
   try {
     if (navigator.sendBeacon(this.endpoint + '/v1/events/beacon', body)) {
-      events.forEach(function (event) { self.beaconed[event.event_id] = true; });
+      events.forEach(function (e) { self.beaconed[e.event_id] = true; });
     }
   } catch (error) { /* the next page sends them */ }
 };
 
 proto.destroy = function () {
   this.cancel();
-  clearTimeout(this.timer);
   clearTimeout(this.retryTimer);
   this.listeners.forEach(function (l) { l[0].removeEventListener(l[1], l[2], l[3]); });
   this.root.remove();

@@ -15,7 +15,7 @@ use deflect::configuration::{load_settings, ApiKeySettings, LogFormat, Settings,
 use deflect::startup::Application;
 use deflect::telemetry::init_telemetry;
 use reqwest::StatusCode;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -409,8 +409,13 @@ impl TestApp {
 
     /// `GET /v1/stats/<report>?<query>` with acme's ops key; fails unless 200.
     pub async fn stats(&self, report: &str, query: &[(&str, &str)]) -> Value {
+        self.stats_of(&self.acme, report, query).await
+    }
+
+    /// `GET /v1/stats/<report>?<query>` of the tenant of `keys`; fails unless 200.
+    pub async fn stats_of(&self, keys: &TenantKeys, report: &str, query: &[(&str, &str)]) -> Value {
         let response = self
-            .get_with_query(&self.acme.ops, &format!("/v1/stats/{report}"), query)
+            .get_with_query(&keys.ops, &format!("/v1/stats/{report}"), query)
             .await;
         parse_ok(response, &format!("GET /v1/stats/{report}")).await
     }
@@ -479,6 +484,56 @@ impl TestApp {
             .await
             .expect("failed to send the readiness request");
         parse_ok(response, "GET /readyz").await
+    }
+
+    /// Every key and value Redis holds under this app's key prefix, as plain text (one
+    /// line per key), from the Redis the app is configured with: for proving what is
+    /// never stored.
+    pub async fn everything_stored_in_redis(&self) -> String {
+        let client = redis::Client::open(self.settings.redis.url.expose_secret()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let pattern = format!("{}*", self.settings.events.key_prefix);
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(&pattern)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(!keys.is_empty(), "nothing stored under {pattern}");
+        let mut everything = String::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            let read = match kind.as_str() {
+                "hash" => redis::cmd("HGETALL").arg(&key).clone(),
+                "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).clone(),
+                "stream" => redis::cmd("XRANGE").arg(&key).arg("-").arg("+").clone(),
+                _ => redis::cmd("GET").arg(&key).clone(),
+            };
+            let value: redis::Value = read.query_async(&mut connection).await.unwrap();
+            everything.push_str(&format!("{key} => {}\n", plain_text(&value)));
+        }
+        everything
+    }
+}
+
+/// The strings and numbers of a Redis value, space-separated, as they were stored.
+fn plain_text(value: &redis::Value) -> String {
+    match value {
+        redis::Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+        redis::Value::SimpleString(text) => text.clone(),
+        redis::Value::Int(number) => number.to_string(),
+        redis::Value::Array(values) | redis::Value::Set(values) => {
+            values.iter().map(plain_text).collect::<Vec<_>>().join(" ")
+        }
+        redis::Value::Map(pairs) => pairs
+            .iter()
+            .map(|(name, value)| format!("{} {}", plain_text(name), plain_text(value)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => format!("{other:?}"),
     }
 }
 

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 
 use crate::helpers::{
-    assert_api_error, lesson_event, milliseconds_ago, retry_after, session_event, spawn_app_with,
-    spawn_app_with_redis_down, spawn_app_with_redis_down_and, TestApp,
+    assert_api_error, event, lesson_event, milliseconds_ago, retry_after, session_event,
+    spawn_app_with, spawn_app_with_redis_down, spawn_app_with_redis_down_and, TestApp,
 };
 
 /// A `redis-server` of one test.
@@ -266,6 +266,84 @@ async fn every_acknowledged_event_counts_exactly_once_across_a_redis_crash() {
     );
     let metrics = app.metrics_text().await;
     assert!(metrics.contains("deflect_event_spool_bytes 0"), "{metrics}");
+}
+
+#[tokio::test]
+async fn personal_data_is_redacted_before_it_reaches_the_spool_or_redis() {
+    // Arrange: a draft nothing answers (so it is kept for the gaps report) and a reason,
+    // both with personal data, sent while Redis is down.
+    let mut redis = OwnRedis::start();
+    let url = redis.url();
+    let app = spawn_app_with(move |settings| {
+        settings.redis.url = SecretString::from(url);
+        settings.events.retry_interval_ms = 50;
+    })
+    .await;
+    let draft = "Parrot speaks Latin, mail jane.doe@example.com or call +1 (555) 123-4567, card 4111 1111 1111 1111";
+    let personal_data = [
+        "jane.doe@example.com",
+        "4111 1111",
+        "(555) 123-4567",
+        "bob@acme.example",
+    ];
+    redis.kill();
+
+    // Act: suggest queues its answer's event first; the events queue behind it, so once
+    // they are acknowledged (spooled), the answer's event is spooled too.
+    let answer = app
+        .suggestions(
+            &app.acme.suggest,
+            &json!({"text": draft, "session_id": "pii"}),
+        )
+        .await;
+    let acknowledged = app
+        .record_events(&[
+            event(
+                "not_helpful",
+                "pii",
+                json!({"lesson_id": "l1", "reason": "write to bob@acme.example instead"}),
+            ),
+            event("ticket_submitted", "pii", json!({})),
+        ])
+        .await;
+    let spooled = std::fs::read(&app.settings.events.spool_path).unwrap();
+    let spooled = String::from_utf8_lossy(&spooled).into_owned();
+    redis.restart();
+    let gaps = app
+        .eventually("the spool to be replayed", || async {
+            let response = app
+                .get_with_query(&app.acme.ops, "/v1/stats/gaps", &[])
+                .await;
+            let gaps: Value = response.json().await.ok()?;
+            (gaps["unanswered"].as_array()?.len() == 1).then_some(gaps)
+        })
+        .await;
+    let stored = app.everything_stored_in_redis().await;
+
+    // Assert
+    assert!(answer.results.is_empty(), "{answer:?}");
+    assert_eq!(acknowledged["spooled"], true, "{acknowledged}");
+    assert!(
+        spooled.contains("parrot speaks latin, mail [email] or call [phone], card [card]")
+            && spooled.contains("write to [email] instead"),
+        "the spool lacks the redacted texts: {spooled}"
+    );
+    assert_eq!(
+        gaps["unanswered"],
+        json!([{"draft": "parrot speaks latin, mail [email] or call [phone], card [card]", "count": 1}]),
+        "{gaps}"
+    );
+    assert!(stored.contains("write to [email] instead"), "{stored}");
+    for personal in personal_data {
+        assert!(
+            !spooled.contains(personal),
+            "{personal} is spooled: {spooled}"
+        );
+        assert!(
+            !stored.contains(personal),
+            "{personal} is in redis: {stored}"
+        );
+    }
 }
 
 #[tokio::test]

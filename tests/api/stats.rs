@@ -6,8 +6,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_api_error, build_error_with, event, lesson_event, session_event, spawn_app,
-    spawn_app_with, spawn_app_with_demo, TestApp,
+    article, assert_api_error, build_error_with, event, lesson_event, session_event, spawn_app,
+    spawn_app_with, spawn_app_with_demo,
 };
 
 /// Noon (UTC) of yesterday, in milliseconds: inside the accepted window, and far from
@@ -256,7 +256,7 @@ async fn gaps_list_unanswered_and_submitted_drafts_with_personal_data_redacted()
         json!([{"draft": "reset password fails for [email]", "count": 1}]),
         "{gaps}"
     );
-    let stored = everything_stored_under(&app).await;
+    let stored = app.everything_stored_in_redis().await;
     for personal in [
         "jane.doe@example.com",
         "4111 1111",
@@ -290,55 +290,6 @@ async fn a_session_counts_among_unanswered_drafts_once_with_its_latest_draft() {
         json!([{"draft": "printer jams on page two", "count": 1}]),
         "{gaps}"
     );
-}
-
-/// Every value Redis holds under the app's key prefix, as one text.
-async fn everything_stored_under(app: &TestApp) -> String {
-    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let pattern = format!("{}*", app.settings.events.key_prefix);
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(&pattern)
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    assert!(!keys.is_empty(), "nothing stored under {pattern}");
-    let mut everything = String::new();
-    for key in keys {
-        let kind: String = redis::cmd("TYPE")
-            .arg(&key)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        let value: redis::Value = match kind.as_str() {
-            "hash" => redis::cmd("HGETALL")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await
-                .unwrap(),
-            "zset" => redis::cmd("ZRANGE")
-                .arg(&key)
-                .arg(0)
-                .arg(-1)
-                .query_async(&mut connection)
-                .await
-                .unwrap(),
-            "stream" => redis::cmd("XRANGE")
-                .arg(&key)
-                .arg("-")
-                .arg("+")
-                .query_async(&mut connection)
-                .await
-                .unwrap(),
-            _ => redis::cmd("GET")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await
-                .unwrap(),
-        };
-        everything.push_str(&format!("{key} => {value:?}\n"));
-    }
-    everything
 }
 
 #[tokio::test]
@@ -397,6 +348,110 @@ async fn held_out_sessions_get_no_suggestions_and_their_submission_rate_is_compa
         "{summary}"
     );
     assert_eq!(summary["total"]["sessions"], 1, "{summary}");
+}
+
+#[tokio::test]
+async fn each_tenant_holds_out_its_own_share_of_sessions() {
+    // Arrange: acme holds out 25% of its sessions; globex sets nothing and gets the
+    // default, 75%. Both have the same article.
+    let app = spawn_app_with(|settings| {
+        settings.events.holdout_percent = 75.0;
+        settings.tenants.get_mut("acme").unwrap().holdout_percent = Some(25.0);
+    })
+    .await;
+    let document = article(
+        "article-reset-password",
+        "Reset your password",
+        "Open Settings, then Security, and choose Reset password to get a reset link by e-mail.",
+    );
+    let session_ids: Vec<String> = (0..40).map(|number| format!("session-{number}")).collect();
+    let submits = |number: usize| number.is_multiple_of(2);
+    let mut summaries = Vec::new();
+
+    // Act: each tenant's 40 sessions ask once; every other session submits a ticket.
+    for (keys, percent) in [(&app.acme, 25.0), (&app.globex, 75.0)] {
+        app.put_documents(&keys.admin, std::slice::from_ref(&document))
+            .await;
+        let tenant = TenantId::parse(keys.tenant).unwrap();
+        let holdout = Holdout::new(percent);
+        let mut submissions = Vec::new();
+        for (number, session) in session_ids.iter().enumerate() {
+            let answer = app
+                .suggestions(
+                    &keys.suggest,
+                    &json!({"text": "reset my password", "session_id": session}),
+                )
+                .await;
+            let expected_held_out = holdout.is_held_out(&tenant, session);
+            assert_eq!(
+                answer.holdout, expected_held_out,
+                "{}: {answer:?}",
+                keys.tenant
+            );
+            assert_eq!(answer.results.is_empty(), expected_held_out, "{answer:?}");
+            if submits(number) {
+                submissions.push(event("ticket_submitted", session, json!({})));
+            }
+        }
+        let response = app
+            .post_events(&keys.suggest, &json!({ "events": submissions }))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let held_out: Vec<usize> = (0..session_ids.len())
+            .filter(|number| holdout.is_held_out(&tenant, &session_ids[*number]))
+            .collect();
+        summaries.push((
+            keys.tenant,
+            held_out,
+            app.stats_of(keys, "summary", &[]).await,
+        ));
+    }
+
+    // Assert: each tenant's figures follow its own share.
+    let (_, acme_held_out, _) = &summaries[0];
+    let (_, globex_held_out, _) = &summaries[1];
+    assert!(
+        acme_held_out.len() < 16 && globex_held_out.len() > 24,
+        "acme {} and globex {} of 40 sessions held out",
+        acme_held_out.len(),
+        globex_held_out.len()
+    );
+    for (tenant, held_out, summary) in &summaries {
+        let held_out_submitted = held_out.iter().filter(|number| submits(**number)).count();
+        let treated = session_ids.len() - held_out.len();
+        let treated_submitted = session_ids.len() / 2 - held_out_submitted;
+        let comparison = &summary["holdout"];
+        assert_eq!(
+            comparison["holdout_sessions"],
+            held_out.len(),
+            "{tenant}: {summary}"
+        );
+        assert_eq!(
+            comparison["holdout_submitted"], held_out_submitted,
+            "{tenant}: {summary}"
+        );
+        assert_eq!(
+            comparison["treated_sessions"], treated,
+            "{tenant}: {summary}"
+        );
+        assert_eq!(
+            comparison["treated_submitted"], treated_submitted,
+            "{tenant}: {summary}"
+        );
+        assert_eq!(summary["total"]["sessions"], treated, "{tenant}: {summary}");
+    }
+}
+
+#[tokio::test]
+async fn a_holdout_percentage_over_100_is_refused_at_startup() {
+    // Act
+    let error = build_error_with(|settings| {
+        settings.tenants.get_mut("globex").unwrap().holdout_percent = Some(150.0);
+    })
+    .await;
+
+    // Assert
+    assert!(error.contains("tenants.globex.holdout_percent"), "{error}");
 }
 
 #[tokio::test]

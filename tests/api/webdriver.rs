@@ -256,6 +256,18 @@ impl Browser {
             .await;
     }
 
+    /// Opens a new, empty tab of the same browser (same profile, so the same
+    /// `localStorage`) and returns its handle; the current tab stays current.
+    pub async fn new_tab(&self) -> String {
+        let opened = self
+            .command("POST", "/window/new", Some(json!({"type": "tab"})))
+            .await;
+        opened["handle"]
+            .as_str()
+            .unwrap_or_else(|| panic!("chromedriver opened no tab: {opened}"))
+            .to_owned()
+    }
+
     /// Closes the current tab (switch to another one afterwards).
     pub async fn close_window(&self) {
         self.command("DELETE", "/window", None).await;

@@ -12,6 +12,10 @@
 //!    form still submits normally, and the next page sends the lost submission.
 //! 5. The draft rules: three letters (two CJK characters), a repeated draft is not sent
 //!    again, Escape closes the suggestions, an abstention shows nothing.
+//! 6. A keystroke while a request is in flight aborts it (a proxy holds it back), and
+//!    only the newer answer is ever rendered.
+//! 7. Two tabs with unsent events while deflect is down share the outbox: the events of a
+//!    tab closed meanwhile are delivered by the other, each counted once.
 //!
 //! Screenshots go to `target/browser-tests/`.
 
@@ -23,6 +27,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app_with_demo_page_and, TestApp};
+use crate::stalling_proxy::{HeldRequest, StallingProxy, HOLD};
 use crate::webdriver::{
     artifact_path, Browser, Element, ARROW_DOWN, ARROW_UP, BACKSPACE, ENTER, ESCAPE, TAB,
 };
@@ -36,6 +41,9 @@ const KEYSTROKE_PAUSE: Duration = Duration::from_millis(60);
 /// The widget's debounce, less a little for the timer's and the clock's granularity.
 const DEBOUNCE_MS: f64 = 390.0;
 
+/// Another draft with suggestions, other than those of [`DRAFT`].
+const OTHER_DRAFT: &str = "How do I export timesheets to Excel";
+
 /// A draft of words no document of the demo catalog has: deflect abstains.
 const NOTHING_FITS: &str = "blorptang fizzwick";
 
@@ -43,10 +51,18 @@ const NOTHING_FITS: &str = "blorptang fizzwick";
 const PAUSE: Duration = Duration::from_millis(1000);
 
 /// Records, in the page, when the customer typed, when the widget asked for suggestions
-/// and which events it sent, with how each send ended (wrapping `fetch`, as the browser's
-/// network log would show them), and any script error.
+/// (and how each request ended) and which events it sent, with how each send ended
+/// (wrapping `fetch`, as the browser's network log would show them), which answers the
+/// widget rendered (the `data-suggestion-id` of its list, each time it is set), and any
+/// script error.
 const RECORDER: &str = r#"
-    window.deflectTest = {inputs: [], suggests: [], events: [], errors: []};
+    window.deflectTest = {inputs: [], suggests: [], events: [], errors: [], renders: []};
+    new MutationObserver(function (mutations) {
+        mutations.forEach(function (mutation) {
+            window.deflectTest.renders.push(mutation.target.getAttribute('data-suggestion-id'));
+        });
+    }).observe(document.documentElement,
+        {subtree: true, attributes: true, attributeFilter: ['data-suggestion-id']});
     document.addEventListener('input', function () {
         window.deflectTest.inputs.push(performance.now());
     }, true);
@@ -67,6 +83,9 @@ const RECORDER: &str = r#"
                     request.suggestionId = answer.suggestion_id;
                 }, function () {});
                 return response;
+            }, function (error) {
+                request.error = error.name;
+                throw error;
             });
         }
         var send = {
@@ -272,10 +291,8 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
     // Act 3: a second session types, opens nothing and submits the form.
     let (subject, description) = open_form(&browser, &app.url("/demo")).await;
     browser.type_into(&subject, "Timesheets").await;
-    browser
-        .type_into(&description, "How do I export timesheets to Excel")
-        .await;
-    wait_for_suggestions(&browser, "How do I export timesheets to Excel").await;
+    browser.type_into(&description, OTHER_DRAFT).await;
+    wait_for_suggestions(&browser, OTHER_DRAFT).await;
     // The beacon's events, left in the outbox, were sent again by this page: duplicates.
     wait_for_empty_outbox(&browser).await;
     browser
@@ -392,15 +409,7 @@ async fn a_helpdesk_page_of_another_origin_reports_a_deflection_and_submits_whil
     browser
         .click(&browser.find(".deflect-item .deflect-no").await)
         .await;
-    browser
-        .wait_until("the vote's first send to fail", 20, || async {
-            let sends = event_sends(&browser).await;
-            sends
-                .iter()
-                .any(|send| send["types"] == json!(["not_helpful"]) && send["failed"] == true)
-                .then_some(())
-        })
-        .await;
+    wait_for_failed_vote(&browser).await;
     app.start_again().await;
 
     // Assert 2: the vote counted once, from a retry with the same event id.
@@ -561,6 +570,161 @@ async fn the_widget_waits_for_three_letters_or_two_cjk_skips_a_repeated_draft_an
         )
         .await;
     assert!(answer.abstained, "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_keystroke_aborts_the_request_in_flight_and_only_the_newer_answer_is_rendered() {
+    // Arrange: the demo page through a proxy that holds back the first suggest request.
+    let app = spawn_app_with_demo_page_and(|_| {}).await;
+    let proxy = StallingProxy::start(app.port).await;
+    let browser = Browser::launch().await;
+    let (_, description) = open_form(&browser, &format!("{}/demo", proxy.origin)).await;
+
+    // Act: a draft whose request the proxy holds, then, while it is held, another draft.
+    browser.type_into(&description, OTHER_DRAFT).await;
+    browser
+        .wait_until("the proxy to hold the first request", 20, || async {
+            matches!(proxy.held_request(), Some(HeldRequest::Holding { .. })).then_some(())
+        })
+        .await;
+    let retyped = format!("{}{DRAFT}", BACKSPACE.repeat(OTHER_DRAFT.chars().count()));
+    browser.type_into(&description, &retyped).await;
+    let shown = wait_for_suggestions(&browser, DRAFT).await;
+    let held = browser
+        .wait_until("the held request to end", 20, || async {
+            proxy
+                .held_request()
+                .filter(|held| !matches!(held, HeldRequest::Holding { .. }))
+        })
+        .await;
+    if !matches!(held, HeldRequest::AbortedByBrowser { .. }) {
+        // Give a late answer the time to arrive, so that the assertions see it.
+        tokio::time::sleep(HOLD).await;
+    }
+    let recorded = browser.execute("return window.deflectTest;", vec![]).await;
+
+    // Assert: the browser dropped the stale request's connection ...
+    assert_eq!(
+        held,
+        HeldRequest::AbortedByBrowser {
+            description: OTHER_DRAFT.to_owned()
+        }
+    );
+    let suggests = recorded["suggests"].as_array().unwrap();
+    assert_eq!(
+        suggests[0]["body"]["description"], OTHER_DRAFT,
+        "{recorded}"
+    );
+    assert_eq!(suggests[0]["error"], "AbortError", "{recorded}");
+    // ... and the widget rendered each answer it got, once, in order, and nothing else:
+    // the newer draft's last.
+    let answered: Vec<&Value> = suggests
+        .iter()
+        .filter_map(|request| request.get("suggestionId"))
+        .collect();
+    let renders: Vec<&Value> = recorded["renders"].as_array().unwrap().iter().collect();
+    assert_eq!(renders, answered, "{recorded}");
+    let last = suggests.last().unwrap();
+    assert_eq!(last["body"]["description"], DRAFT, "{recorded}");
+    assert_eq!(renders.last(), Some(&&last["suggestionId"]), "{recorded}");
+    let newer = app
+        .suggestions(
+            &app.acme.suggest,
+            &json!({"description": DRAFT, "locale": "en", "limit": 3}),
+        )
+        .await;
+    let stale = app
+        .suggestions(
+            &app.acme.suggest,
+            &json!({"description": OTHER_DRAFT, "locale": "en", "limit": 3}),
+        )
+        .await;
+    let shown_ids: Vec<&str> = shown
+        .iter()
+        .map(|item| item["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown_ids, newer.ids());
+    assert_ne!(
+        newer.ids(),
+        stale.ids(),
+        "the drafts must differ in their answers"
+    );
+}
+
+#[tokio::test]
+async fn two_tabs_share_the_outbox_and_a_closed_tabs_unsent_vote_is_delivered_once() {
+    // Arrange: the demo page in two tabs of one browser (one localStorage), each showing
+    // suggestions for its own draft.
+    let app = spawn_app_with_demo_page_and(|_| {}).await;
+    let browser = Browser::launch().await;
+    let first_tab = browser.current_window().await;
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
+    browser.type_into(&description, DRAFT).await;
+    let first_lesson = wait_for_suggestions(&browser, DRAFT).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second_tab = browser.new_tab().await;
+    browser.switch_to_window(&second_tab).await;
+    let (_, description) = open_form(&browser, &app.url("/demo")).await;
+    browser.type_into(&description, OTHER_DRAFT).await;
+    let second_lesson = wait_for_suggestions(&browser, OTHER_DRAFT).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Act: deflect stops; the customer answers "No" in each tab (both sends fail), then
+    // closes the first tab, whose vote now lives only in the shared outbox. Then deflect
+    // is back.
+    app.stop().await;
+    for tab in [&first_tab, &second_tab] {
+        browser.switch_to_window(tab).await;
+        browser
+            .click(&browser.find(".deflect-item .deflect-no").await)
+            .await;
+        wait_for_failed_vote(&browser).await;
+    }
+    browser.switch_to_window(&first_tab).await;
+    browser.close_window().await;
+    browser.switch_to_window(&second_tab).await;
+    app.start_again().await;
+
+    // Assert: the remaining tab's retry delivers both votes, each counted once, and
+    // nothing is left to send.
+    let total = wait_for_total(&browser, &app, "both votes", |total| {
+        total["not_helpful"].as_i64() >= Some(2)
+    })
+    .await;
+    wait_for_empty_outbox(&browser).await;
+    tokio::time::sleep(PAUSE).await;
+    let total_later = app.summary_total().await;
+    assert_eq!(total["not_helpful"], 2, "{total}");
+    assert_eq!(total_later["not_helpful"], 2, "{total_later}");
+    assert_ne!(first_lesson, second_lesson);
+    for lesson in [&first_lesson, &second_lesson] {
+        assert_eq!(
+            app.lesson_figures(lesson).await["not_helpful"],
+            1,
+            "{lesson}"
+        );
+    }
+}
+
+/// Waits until the widget on this page has tried to send a "No" vote (with whatever else
+/// the outbox held) and failed.
+async fn wait_for_failed_vote(browser: &Browser) {
+    browser
+        .wait_until("the vote's send to fail", 20, || async {
+            let sends = event_sends(browser).await;
+            sends
+                .iter()
+                .any(|send| {
+                    let types = send["types"].as_array().cloned().unwrap_or_default();
+                    types.contains(&json!("not_helpful")) && send["failed"] == true
+                })
+                .then_some(())
+        })
+        .await;
 }
 
 /// Whether the widget shows its answer to the description `arguments[0]` (not an answer
