@@ -50,6 +50,7 @@ impl DemoLanguage {
                 ("submitted_title", "Request received"),
                 ("submitted_text", "In a real helpdesk your ticket would now reach an agent. The widget told deflect that this draft became a ticket (ticket_submitted)."),
                 ("again", "Submit another request"),
+                ("session_label", "The ticket names the widget session it was typed in (hidden field deflect_session), which the helpdesk's webhook hands to deflect:"),
             ],
             DemoLanguage::German => &[
                 ("title", "Anfrage einreichen"),
@@ -64,6 +65,7 @@ impl DemoLanguage {
                 ("submitted_title", "Anfrage erhalten"),
                 ("submitted_text", "In einem echten Helpdesk ginge Ihr Ticket jetzt an einen Mitarbeiter. Das Widget hat deflect gemeldet, dass aus diesem Entwurf ein Ticket wurde (ticket_submitted)."),
                 ("again", "Weitere Anfrage einreichen"),
+                ("session_label", "Das Ticket nennt die Widget-Sitzung, in der es getippt wurde (verstecktes Feld deflect_session), und der Webhook des Helpdesks gibt sie an deflect weiter:"),
             ],
         }
     }
@@ -110,13 +112,19 @@ impl DemoPages {
             )
     }
 
-    /// Returns the page shown after the form was submitted.
-    pub fn submitted_page(&self, language: DemoLanguage) -> String {
+    /// Returns the page shown after the form was submitted, naming the widget session
+    /// the form carried (as a helpdesk would receive it).
+    pub fn submitted_page(&self, language: DemoLanguage, session_id: &str) -> String {
         SUBMITTED_PAGE
+            .replace(
+                "{{session}}",
+                &html_escape::encode_text(session_id).replace("{{", "&#123;&#123;"),
+            )
             .replace("{{lang}}", language.tag())
             .replace("{{title}}", language.text("submitted_title"))
             .replace("{{text}}", language.text("submitted_text"))
             .replace("{{again}}", language.text("again"))
+            .replace("{{session_label}}", language.text("session_label"))
     }
 }
 
@@ -128,7 +136,10 @@ mod tests {
     fn every_placeholder_is_filled_in_both_languages() {
         let pages = DemoPages::new("a-public-key\"<".to_owned());
         for language in [DemoLanguage::English, DemoLanguage::German] {
-            for page in [pages.form_page(language), pages.submitted_page(language)] {
+            for page in [
+                pages.form_page(language),
+                pages.submitted_page(language, "0f1e"),
+            ] {
                 assert!(!page.contains("{{"), "{page}");
             }
         }
@@ -139,6 +150,16 @@ mod tests {
         let page = DemoPages::new("a-public-key\"<".to_owned()).form_page(DemoLanguage::English);
         assert!(
             page.contains("data-key=\"a-public-key&quot;&lt;\""),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn the_submitted_session_is_escaped_and_fills_no_placeholder() {
+        let pages = DemoPages::new("k".repeat(12));
+        let page = pages.submitted_page(DemoLanguage::English, "<b>{{title}}</b>");
+        assert!(
+            page.contains("&lt;b&gt;&#123;&#123;title}}&lt;/b&gt;"),
             "{page}"
         );
     }

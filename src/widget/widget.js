@@ -29,8 +29,7 @@ var TEXTS = {
     announce: 'Vorschläge, die Ihre Frage beantworten könnten: {n}'
   }
 };
-// Themeable: --deflect-* custom properties (README lists them) on any ancestor, e.g. :root;
-// .deflect maps them to short names.
+// Themeable: --deflect-* properties (README) on any ancestor; .deflect maps them to short names.
 var CSS = [
   '.deflect{--a:var(--deflect-accent,#0b57d0);--b:var(--deflect-border,#d0d7de);--r:var(--deflect-radius,8px);',
   '--g:var(--deflect-background,#fff);color:var(--deflect-text,inherit);margin:.75em 0}',
@@ -50,7 +49,7 @@ var CSS = [
   '.deflect-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}'
 ].join('');
 
-// Fields are selectors (or elements) looked up when needed: forms rendered later work too.
+// Fields are selectors (or elements) found when needed: later forms work too.
 function find(target) {
   if (typeof target === 'string' && target) return document.querySelector(target);
   return target && target.nodeType === 1 ? target : null;
@@ -71,7 +70,7 @@ function randomId() {
   return Array.from(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join('');
 }
 
-/** Creates an element: `props` are properties, `text`, or attributes (role, aria-*, data-*). */
+/** An element: `props` are properties, `text`, or attributes (role, aria-*, data-*). */
 function make(tag, props, children) {
   var node = document.createElement(tag);
   for (var name in props) {
@@ -112,7 +111,7 @@ function Widget(options) {
   this.endpoint = options.endpoint.replace(/\/+$/, '');
   this.language = (options.locale || document.documentElement.lang || '').toLowerCase().split('-')[0];
   this.texts = TEXTS[this.language] || TEXTS.en;
-  // Only a language the widget speaks goes with requests and events.
+  // Only a language the widget speaks is sent.
   this.locale = TEXTS[this.language] ? this.language : undefined;
   this.debounceMs = options.debounceMs || 400;
   this.outboxKey = 'deflect:outbox:' + this.key;
@@ -160,7 +159,7 @@ proto.mount = function () {
   this.place();
 };
 
-/** Puts the widget in the `mount` element, or after the description (or subject) field. */
+/** Puts the widget in `mount`, or after the description (or subject) field. */
 proto.place = function () {
   if (this.root.isConnected) return;
   var mountPoint = find(this.options.mount), field = this.field('description') || this.field('subject');
@@ -168,13 +167,13 @@ proto.place = function () {
   else if (field) field.parentNode.insertBefore(this.root, field.nextSibling);
 };
 
-/** The `subject` or `description` field: the one last typed in, else the first match. */
+/** The `subject` or `description` field last typed in, else the first match. */
 proto.field = function (name) {
   var typedIn = this.fields[name];
   return typedIn && typedIn.isConnected ? typedIn : find(this.options[name]);
 };
 
-/** The draft to search: subject plus the start of the description, or null if too short. */
+/** The draft: subject plus the start of the description; null if too short. */
 proto.draft = function () {
   function clean(field) { return textOf(field).replace(/\s+/g, ' ').replace(/^ /, ''); }
   var subject = clean(this.field('subject'));
@@ -189,6 +188,7 @@ proto.typed = function (event) {
     : matches(event.target, this.options.subject) ? 'subject' : null;
   if (!name) return;
   this.fields[name] = this.lastField = event.target;
+  this.markSession();
   this.place();
   var draft = this.draft();
   clearTimeout(this.timer);
@@ -201,7 +201,7 @@ proto.typed = function (event) {
   this.timer = setTimeout(this.search.bind(this), this.debounceMs);
 };
 
-/** Stops the pending search and the request in flight: a newer keystroke made them stale. */
+/** Stops the pending search and request: a newer keystroke made them stale. */
 proto.cancel = function () {
   clearTimeout(this.timer);
   if (!this.inFlight) return;
@@ -294,8 +294,7 @@ proto.item = function (result, suggestionId) {
 };
 
 proto.resolve = function (lessonId, suggestionId) {
-  // "Yes" marks the lesson helpful (the engagement the deflection is credited to), then
-  // the problem resolved, a millisecond later so that the order is certain.
+  // "Yes": helpful (the engagement credited), then resolved 1 ms later (a sure order).
   var now = this.now();
   this.engaged = true;
   this.enqueue(this.event('helpful', lessonId, suggestionId, now), this.event('resolved', lessonId, suggestionId, now + 1));
@@ -313,7 +312,7 @@ proto.continueToSubmit = function () {
   (submit || this.lastField).focus();
 };
 
-/** Arrow keys move between suggestions; Escape closes them and returns to the field. */
+/** Arrows move between suggestions; Escape closes them, back to the field. */
 proto.navigate = function (event) {
   var links = Array.from(this.list.querySelectorAll('.deflect-link'));
   var current = links.indexOf(document.activeElement);
@@ -343,13 +342,22 @@ proto.report = function (type, lessonId, suggestionId) {
   this.flush();
 };
 
-/** A form was submitted: the ticket form (`form`, else the one holding the fields typed in). */
+/** A submit: of `form`, else of the form holding the fields typed in. */
 proto.submittedForm = function (event) {
   var form = this.options.form;
-  if (form ? matches(event.target, form) : this.lastField && event.target.contains(this.lastField)) this.submitted();
+  if (form ? matches(event.target, form) : this.lastField && event.target.contains(this.lastField)) {
+    this.markSession();
+    this.submitted();
+  }
 };
 
-/** The ticket was submitted (called by the submit listener, or by frameworks). */
+// The session id goes into `sessionField` (hidden): the ticket and its webhook name it.
+proto.markSession = function () {
+  var field = find(this.options.sessionField);
+  if (field) field.value = this.sessionId;
+};
+
+/** The ticket was submitted (the submit listener, or frameworks, call it). */
 proto.submitted = function () {
   if (this.answered) this.enqueue(this.event('ticket_submitted'));
   this.beacon();
@@ -365,9 +373,9 @@ proto.leaving = function () {
   this.beacon();
 };
 
-// The outbox (localStorage) keeps events until deflect answered for them: the next page sends
-// what one left unsent, with the same ids. Tabs share it: a write re-reads it, drops only what
-// deflect `answered`, and puts back this tab's unanswered events (`own`) if a race lost them.
+// The outbox (localStorage) keeps events until deflect answered them: the next page sends
+// them again, same ids. Tabs share it: a write re-reads it, drops what deflect `answered`
+// and puts back this tab's unanswered events (`own`) if a race lost them.
 proto.current = function () {
   var outbox = this.outbox, oldest = Date.now() - DAY_MS;
   try {
@@ -396,7 +404,7 @@ proto.flush = function () {
   clearTimeout(this.retryTimer);
   this.sending = true;
   this.post('/v1/events', { events: batch }).then(function (response) {
-    // Unreachable, 429 and 5xx are retried; any other answer is final for the batch.
+    // Unreachable, 429 and 5xx are retried; other answers are final.
     if (response.status === 429 || response.status >= 500) throw new Error('events answered ' + response.status);
     self.store(batch);
     self.retryMs = 1000;
@@ -409,7 +417,7 @@ proto.flush = function () {
   });
 };
 
-/** Sends what this page has not beaconed yet with navigator.sendBeacon, which outlives the page. */
+/** Beacons what this page has not beaconed yet (sendBeacon outlives the page). */
 proto.beacon = function () {
   var self = this, events = this.current().filter(function (e) { return !self.beaconed[e.event_id]; });
   if (!events.length || !navigator.sendBeacon) return;
@@ -447,8 +455,8 @@ window.Deflect = { version: VERSION, init: init };
 if (script && script.getAttribute('data-key')) {
   var start = function () {
     var options = {};
-    ['key', 'subject', 'description', 'form', 'mount', 'locale', 'endpoint'].forEach(function (name) {
-      options[name] = script.getAttribute('data-' + name);
+    ['key', 'subject', 'description', 'form', 'mount', 'locale', 'endpoint', 'session-field'].forEach(function (name) {
+      options[name.replace('-f', 'F')] = script.getAttribute('data-' + name);
     });
     init(options);
   };

@@ -138,7 +138,8 @@ async fn the_demo_page_embeds_the_widget_with_the_demo_tenants_public_key() {
     let page = english.text().await.unwrap();
     let tag = format!(
         "<script src=\"/widget.js\" data-key=\"{}\" data-subject=\"#subject\" \
-         data-description=\"#description\" data-form=\"#ticket-form\"></script>",
+         data-description=\"#description\" data-form=\"#ticket-form\" \
+         data-session-field=\"#deflect-session\"></script>",
         app.acme.suggest
     );
     assert!(page.contains(&tag), "{page}");

@@ -304,6 +304,9 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
             (!headings.is_empty()).then_some(())
         })
         .await;
+    // The widget wrote its session into the form's hidden field (`data-session-field`):
+    // the ticket names the session its events were recorded under.
+    let ticket_session = browser.text(&browser.find("#ticket-session").await).await;
 
     // Assert 3: submitted, and still the one deflection of the first session.
     let total = wait_for_total(&browser, &app, "the submitted ticket", |total| {
@@ -317,6 +320,12 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
     assert_eq!(total["opened"], 1, "{total}");
     assert_eq!(app.lesson_figures(&lesson_id).await["deflections"], 1);
     assert!(app.metric("deflect_events_duplicate_total").await >= 1.0);
+    assert_eq!(ticket_session.len(), 32, "{ticket_session:?}");
+    let stored = app.everything_stored_in_redis().await;
+    assert!(
+        stored.contains(&ticket_session),
+        "the ticket's session {ticket_session} is not the one its events were stored under"
+    );
 
     // Assert 1, last (the call counts as a session of its own): the widget showed what
     // the API answers for the draft.
