@@ -34,10 +34,19 @@ pub enum LessonMetric {
     DeflectionsReverted,
     /// Sessions that engaged with the lesson and submitted a ticket anyway.
     SubmittedAfterViewing,
+    /// Of `Shown`: sessions whose first answer showing the lesson showed it first ...
+    ShownFirst,
+    /// ... or second (the rest showed it third or lower). Ranking feedback compares a
+    /// lesson's deflections with what lessons shown at the same positions deflect.
+    ShownSecond,
+    /// Of `Deflections`: those of sessions that had been shown the lesson first ...
+    DeflectionsShownFirst,
+    /// ... or second.
+    DeflectionsShownSecond,
 }
 
 impl LessonMetric {
-    pub const ALL: [LessonMetric; 7] = [
+    pub const ALL: [LessonMetric; 11] = [
         LessonMetric::Shown,
         LessonMetric::Opened,
         LessonMetric::Helpful,
@@ -45,6 +54,10 @@ impl LessonMetric {
         LessonMetric::Deflections,
         LessonMetric::DeflectionsReverted,
         LessonMetric::SubmittedAfterViewing,
+        LessonMetric::ShownFirst,
+        LessonMetric::ShownSecond,
+        LessonMetric::DeflectionsShownFirst,
+        LessonMetric::DeflectionsShownSecond,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +69,10 @@ impl LessonMetric {
             LessonMetric::Deflections => "deflections",
             LessonMetric::DeflectionsReverted => "deflections_reverted",
             LessonMetric::SubmittedAfterViewing => "submitted_after_viewing",
+            LessonMetric::ShownFirst => "shown_first",
+            LessonMetric::ShownSecond => "shown_second",
+            LessonMetric::DeflectionsShownFirst => "deflections_shown_first",
+            LessonMetric::DeflectionsShownSecond => "deflections_shown_second",
         }
     }
 }
@@ -142,7 +159,7 @@ pub struct DayKeys {
     /// Hash of the tenant's counters (README, "Events": the field names).
     pub counters: String,
     /// Per-lesson hashes, in the order of [`LessonMetric::ALL`].
-    pub lessons: [String; 7],
+    pub lessons: [String; LessonMetric::ALL.len()],
     pub gaps_unanswered: String,
     pub gaps_submitted_anyway: String,
 }
@@ -175,7 +192,7 @@ impl DayKeys {
 }
 
 /// How many keys one day contributes to a script call.
-pub const KEYS_PER_DAY: usize = 10;
+pub const KEYS_PER_DAY: usize = 3 + LessonMetric::ALL.len();
 
 /// Formats a date as `YYYY-MM-DD`.
 pub fn format_date(date: Date) -> String {

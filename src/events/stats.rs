@@ -177,6 +177,14 @@ pub struct LessonFigures {
     pub deflections_reverted: i64,
     /// Sessions that engaged with the lesson and submitted a ticket anyway.
     pub submitted_after_viewing: i64,
+    /// Of `shown`: sessions whose first answer showing the lesson showed it first, and
+    /// second (the rest: third or lower).
+    pub shown_first: i64,
+    pub shown_second: i64,
+    /// Of `deflections`: those of sessions that had been shown the lesson first, and
+    /// second.
+    pub deflections_shown_first: i64,
+    pub deflections_shown_second: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -330,6 +338,12 @@ impl StatsReader {
                         LessonMetric::Deflections => &mut figures.deflections,
                         LessonMetric::DeflectionsReverted => &mut figures.deflections_reverted,
                         LessonMetric::SubmittedAfterViewing => &mut figures.submitted_after_viewing,
+                        LessonMetric::ShownFirst => &mut figures.shown_first,
+                        LessonMetric::ShownSecond => &mut figures.shown_second,
+                        LessonMetric::DeflectionsShownFirst => &mut figures.deflections_shown_first,
+                        LessonMetric::DeflectionsShownSecond => {
+                            &mut figures.deflections_shown_second
+                        }
                     };
                     *slot += count;
                 }
