@@ -56,8 +56,9 @@ enum Command {
         /// Write per-query scores and confidence to this file (JSON lines), for tuning.
         #[arg(long)]
         dump: Option<PathBuf>,
-        /// Simulate the ranking feedback: counters from every other query's simulated
-        /// customers, then the other queries without, with and with inverted feedback.
+        /// Simulate the ranking feedback: counters from the simulated customers of every
+        /// other query, then the other queries without, with and with inverted feedback;
+        /// then the two halves swap, so every query is evaluated once.
         #[arg(long)]
         feedback_simulation: bool,
         #[arg(long)]

@@ -11,7 +11,11 @@ use super::redaction::UnredactedDraft;
 use super::sink::QueuedEvent;
 use super::store::TenantEvent;
 
-/// Bytes of a draft looked at for the gaps report.
+/// Bytes of a draft looked at for the gaps report (markup and quotes included; the
+/// stored draft is at most 200 characters). They wait in the event queue until the
+/// writer redacts them, so a full queue of suggest events holds up to this much per
+/// event: about 400 MiB at the default `events.queue_capacity` of 100,000, reached only
+/// when the writer is stalled for a long time.
 const GAP_TEXT_BUDGET_BYTES: usize = 4 * 1024;
 
 /// What the event of an answer needs of its draft (the draft itself moves into search).

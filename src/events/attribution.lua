@@ -7,7 +7,7 @@
 -- the names it was given, for later events of the session).
 --
 -- KEYS[1]            the tenant's raw event stream
--- KEYS[dk .. dk+9]   a day's keys, in DayKeys::in_script_order (see the offsets below)
+-- KEYS[dk .. dk+13]  a day's keys, in DayKeys::in_script_order (see the offsets below)
 -- KEYS[sk]           a session's hash;  KEYS[seen] an event's idempotency marker
 -- ARGV[1] stream MAXLEN (approximate), ARGV[2] marker TTL (s), ARGV[3] session TTL (s),
 -- ARGV[4] JSON array of events (src/events/store.rs, ScriptEvent).
@@ -21,7 +21,8 @@ local events = cjson.decode(ARGV[4])
 
 local COUNTERS, L_SHOWN, L_OPENED, L_HELPFUL, L_NOT_HELPFUL = 0, 1, 2, 3, 4
 local L_DEFLECTIONS, L_REVERTED, L_SUBMITTED_AFTER, L_POST_SUBMISSION = 5, 6, 7, 8
-local GAPS_UNANSWERED, GAPS_SUBMITTED = 9, 10
+local L_SHOWN_FIRST, L_SHOWN_SECOND, L_DEFLECTIONS_FIRST, L_DEFLECTIONS_SECOND = 9, 10, 11, 12
+local GAPS_UNANSWERED, GAPS_SUBMITTED = 13, 14
 local MAX_GAP_DRAFTS = 10000
 
 local function day_key(event, offset)
@@ -64,6 +65,34 @@ local function last_engaged_until(lessons, until_ts)
   return best
 end
 
+-- A session keeps, per lesson shown, "shown:<lesson>" = "p<position>": the lesson's
+-- position (1 = first) in the session's first answer that showed it. Deflections are also
+-- counted by that position (first, second; lower ones only in the total), so ranking
+-- feedback can tell a lesson that deflects because it is good from one that deflects
+-- because it is usually shown first. Returns the per-lesson hash of deflections at the
+-- lesson's position among `first_key` and `second_key` (a day's), or nil (third or lower,
+-- never shown in the session, or shown before positions were kept).
+local function position_key(session, lesson, first_key, second_key)
+  local shown = redis.call('HGET', session, 'shown:' .. lesson)
+  if not shown or string.sub(shown, 1, 1) ~= 'p' then
+    return nil
+  end
+  local position = tonumber(string.sub(shown, 2))
+  if position == 1 then
+    return first_key
+  elseif position == 2 then
+    return second_key
+  end
+  return nil
+end
+
+local function count_at_position(session, lesson, first_key, second_key, delta)
+  local key = position_key(session, lesson, first_key, second_key)
+  if key then
+    redis.call('HINCRBY', key, lesson, delta)
+  end
+end
+
 local function add_gap(key, draft, delta)
   local score = tonumber(redis.call('ZINCRBY', key, delta, draft))
   if score <= 0 then
@@ -87,7 +116,8 @@ end
 -- when a late event shows another lesson was engaged last.
 local function attribute(session, event)
   local state = redis.call('HMGET', session, 'submitted', 'end_ts', 'end_counters',
-    'end_deflections', 'end_reverted', 'deflected', 'credit', 'credit_deflections')
+    'end_deflections', 'end_reverted', 'deflected', 'credit', 'credit_deflections',
+    'end_deflections_first', 'end_deflections_second', 'credit_first', 'credit_second')
   if state[1] or not state[2] then
     return
   end
@@ -100,8 +130,12 @@ local function attribute(session, event)
   if state[6] ~= '1' then
     redis.call('HINCRBY', state[3], 'deflections', 1)
     redis.call('HINCRBY', state[4], best.lesson, 1)
+    count_at_position(session, best.lesson, state[9], state[10], 1)
     redis.call('HSET', session, 'deflected', '1', 'credit', best.lesson,
       'credit_counters', state[3], 'credit_deflections', state[4], 'credit_reverted', state[5])
+    if state[9] then
+      redis.call('HSET', session, 'credit_first', state[9], 'credit_second', state[10])
+    end
     local engaged = {}
     for _, engagement in ipairs(lessons) do
       if engagement.ts <= end_ts then
@@ -114,6 +148,8 @@ local function attribute(session, event)
   elseif state[7] ~= best.lesson then
     redis.call('HINCRBY', state[8], state[7], -1)
     redis.call('HINCRBY', state[8], best.lesson, 1)
+    count_at_position(session, state[7], state[11], state[12], -1)
+    count_at_position(session, best.lesson, state[11], state[12], 1)
     redis.call('HSET', session, 'credit', best.lesson)
   end
 end
@@ -199,9 +235,13 @@ local function apply(event)
         redis.call('HINCRBY', counters, 'opened_sessions', 1)
       end
     end
-    for _, lesson in ipairs(event.lessons or {}) do
-      if redis.call('HSETNX', session, 'shown:' .. lesson, '1') == 1 then
+    for position, lesson in ipairs(event.lessons or {}) do
+      if redis.call('HSETNX', session, 'shown:' .. lesson, 'p' .. position) == 1 then
         redis.call('HINCRBY', day_key(event, L_SHOWN), lesson, 1)
+        if position <= 2 then
+          redis.call('HINCRBY', day_key(event, position == 1 and L_SHOWN_FIRST or L_SHOWN_SECOND),
+            lesson, 1)
+        end
       end
     end
     if type(event.draft) == 'string' then
@@ -243,7 +283,9 @@ local function apply(event)
     if end_ts == nil or event.ts > end_ts then
       redis.call('HSET', session, 'end_ts', milliseconds(event.ts), 'end_counters', counters,
         'end_deflections', day_key(event, L_DEFLECTIONS),
-        'end_reverted', day_key(event, L_REVERTED))
+        'end_reverted', day_key(event, L_REVERTED),
+        'end_deflections_first', day_key(event, L_DEFLECTIONS_FIRST),
+        'end_deflections_second', day_key(event, L_DEFLECTIONS_SECOND))
     end
     attribute(session, event)
   elseif kind == 'ticket_submitted' then
@@ -251,7 +293,8 @@ local function apply(event)
     if redis.call('HSETNX', session, 'submitted', '1') == 1 then
       redis.call('HINCRBY', counters, 'submitted', 1)
       local state = redis.call('HMGET', session, 'cohort', 'holdout', 'deflected', 'credit',
-        'credit_counters', 'credit_deflections', 'credit_reverted', 'draft')
+        'credit_counters', 'credit_deflections', 'credit_reverted', 'draft', 'credit_first',
+        'credit_second')
       if state[1] then
         redis.call('HINCRBY', state[1],
           state[2] and 'holdout_submitted_sessions' or 'submitted_sessions', 1)
@@ -264,6 +307,7 @@ local function apply(event)
         redis.call('HINCRBY', state[5], 'deflections_reverted', 1)
         redis.call('HINCRBY', state[6], state[4], -1)
         redis.call('HINCRBY', state[7], state[4], 1)
+        count_at_position(session, state[4], state[9], state[10], -1)
         redis.call('HSET', session, 'deflected', 'reverted')
         redis.call('XADD', stream, 'MAXLEN', '~', stream_max_len, '*',
           'type', 'deflection_reverted', 'session_id', event.session_id,

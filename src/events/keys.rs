@@ -47,10 +47,19 @@ pub enum LessonMetric {
     /// Tickets resolved by the customer from the lessons posted into them ("while you
     /// wait"), credited to the lesson opened last.
     PostSubmissionDeflections,
+    /// Of `Shown`: sessions whose first answer showing the lesson showed it first ...
+    ShownFirst,
+    /// ... or second (the rest showed it third or lower). Ranking feedback compares a
+    /// lesson's deflections with what lessons shown at the same positions deflect.
+    ShownSecond,
+    /// Of `Deflections`: those of sessions that had been shown the lesson first ...
+    DeflectionsShownFirst,
+    /// ... or second.
+    DeflectionsShownSecond,
 }
 
 impl LessonMetric {
-    pub const ALL: [LessonMetric; 8] = [
+    pub const ALL: [LessonMetric; 12] = [
         LessonMetric::Shown,
         LessonMetric::Opened,
         LessonMetric::Helpful,
@@ -59,6 +68,10 @@ impl LessonMetric {
         LessonMetric::DeflectionsReverted,
         LessonMetric::SubmittedAfterViewing,
         LessonMetric::PostSubmissionDeflections,
+        LessonMetric::ShownFirst,
+        LessonMetric::ShownSecond,
+        LessonMetric::DeflectionsShownFirst,
+        LessonMetric::DeflectionsShownSecond,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +84,10 @@ impl LessonMetric {
             LessonMetric::DeflectionsReverted => "deflections_reverted",
             LessonMetric::SubmittedAfterViewing => "submitted_after_viewing",
             LessonMetric::PostSubmissionDeflections => "post_submission_deflections",
+            LessonMetric::ShownFirst => "shown_first",
+            LessonMetric::ShownSecond => "shown_second",
+            LessonMetric::DeflectionsShownFirst => "deflections_shown_first",
+            LessonMetric::DeflectionsShownSecond => "deflections_shown_second",
         }
     }
 }
@@ -188,7 +205,7 @@ pub struct DayKeys {
     /// Hash of the tenant's counters (README, "Events": the field names).
     pub counters: String,
     /// Per-lesson hashes, in the order of [`LessonMetric::ALL`].
-    pub lessons: [String; 8],
+    pub lessons: [String; LessonMetric::ALL.len()],
     pub gaps_unanswered: String,
     pub gaps_submitted_anyway: String,
 }
@@ -221,7 +238,7 @@ impl DayKeys {
 }
 
 /// How many keys one day contributes to a script call.
-pub const KEYS_PER_DAY: usize = 11;
+pub const KEYS_PER_DAY: usize = 3 + LessonMetric::ALL.len();
 
 /// Formats a date as `YYYY-MM-DD`.
 pub fn format_date(date: Date) -> String {

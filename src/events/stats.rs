@@ -186,6 +186,14 @@ pub struct LessonFigures {
     /// Submitted tickets resolved by the customer after opening this lesson, posted
     /// into the ticket ("while you wait").
     pub post_submission_deflections: i64,
+    /// Of `shown`: sessions whose first answer showing the lesson showed it first, and
+    /// second (the rest: third or lower).
+    pub shown_first: i64,
+    pub shown_second: i64,
+    /// Of `deflections`: those of sessions that had been shown the lesson first, and
+    /// second.
+    pub deflections_shown_first: i64,
+    pub deflections_shown_second: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -327,6 +335,12 @@ impl StatsReader {
                         LessonMetric::SubmittedAfterViewing => &mut figures.submitted_after_viewing,
                         LessonMetric::PostSubmissionDeflections => {
                             &mut figures.post_submission_deflections
+                        }
+                        LessonMetric::ShownFirst => &mut figures.shown_first,
+                        LessonMetric::ShownSecond => &mut figures.shown_second,
+                        LessonMetric::DeflectionsShownFirst => &mut figures.deflections_shown_first,
+                        LessonMetric::DeflectionsShownSecond => {
+                            &mut figures.deflections_shown_second
                         }
                     };
                     *slot += count;

@@ -89,6 +89,19 @@ impl Drop for OwnRedis {
     }
 }
 
+/// Starts a `redis-server` of the test's own and deflect using it, trying Redis again
+/// every 50 ms after a failure (so a restarted Redis is found at once).
+async fn spawn_app_with_own_redis() -> (OwnRedis, TestApp) {
+    let redis = OwnRedis::start();
+    let url = redis.url();
+    let app = spawn_app_with(move |settings| {
+        settings.redis.url = SecretString::from(url);
+        settings.events.retry_interval_ms = 50;
+    })
+    .await;
+    (redis, app)
+}
+
 /// A `redis-server` of one test that speaks only TLS, with a self-signed certificate.
 struct OwnTlsRedis {
     port: u16,
@@ -219,13 +232,7 @@ async fn summary_once_counted(app: &TestApp, expected: i64) -> Value {
 #[tokio::test]
 async fn every_acknowledged_event_counts_exactly_once_across_a_redis_crash() {
     // Arrange
-    let mut redis = OwnRedis::start();
-    let url = redis.url();
-    let app = spawn_app_with(move |settings| {
-        settings.redis.url = SecretString::from(url);
-        settings.events.retry_interval_ms = 50;
-    })
-    .await;
+    let (mut redis, app) = spawn_app_with_own_redis().await;
     let before_crash = deflecting_sessions("before", 20);
     let during_outage = deflecting_sessions("during", 30);
     let stored = app.record_events(&before_crash).await;
@@ -272,13 +279,7 @@ async fn every_acknowledged_event_counts_exactly_once_across_a_redis_crash() {
 async fn personal_data_is_redacted_before_it_reaches_the_spool_or_redis() {
     // Arrange: a draft nothing answers (so it is kept for the gaps report) and a reason,
     // both with personal data, sent while Redis is down.
-    let mut redis = OwnRedis::start();
-    let url = redis.url();
-    let app = spawn_app_with(move |settings| {
-        settings.redis.url = SecretString::from(url);
-        settings.events.retry_interval_ms = 50;
-    })
-    .await;
+    let (mut redis, app) = spawn_app_with_own_redis().await;
     let draft = "Parrot speaks Latin, mail jane.doe@example.com or call +1 (555) 123-4567, card 4111 1111 1111 1111";
     let personal_data = [
         "jane.doe@example.com",

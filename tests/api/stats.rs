@@ -106,12 +106,63 @@ async fn the_lessons_report_credits_deflections_and_tickets_submitted_after_view
     let expected = json!({"lessons": [
         {"lesson_id": "l1", "shown": 3, "opened": 2, "helpful": 0, "not_helpful": 0,
          "helpful_ratio": null, "deflections": 1, "deflections_reverted": 0,
-         "submitted_after_viewing": 1, "post_submission_deflections": 0},
+         "submitted_after_viewing": 1, "post_submission_deflections": 0, "shown_first": 3,
+         "shown_second": 0, "deflections_shown_first": 1, "deflections_shown_second": 0},
         {"lesson_id": "l2", "shown": 3, "opened": 0, "helpful": 1, "not_helpful": 1,
          "helpful_ratio": 0.5, "deflections": 1, "deflections_reverted": 0,
-         "submitted_after_viewing": 0, "post_submission_deflections": 0},
+         "submitted_after_viewing": 0, "post_submission_deflections": 0, "shown_first": 2,
+         "shown_second": 1, "deflections_shown_first": 1, "deflections_shown_second": 0},
     ]});
     assert_eq!(report, expected, "{report}");
+}
+
+#[tokio::test]
+async fn deflections_are_counted_by_the_position_the_lesson_was_shown_at() {
+    // Arrange: three sessions shown l1 first and l2 second.
+    let app = spawn_app().await;
+    let noon = yesterday_noon_ms();
+    let at = |minute: i64| noon + minute * 60_000;
+    let mut events = Vec::new();
+    for session in ["s1", "s2", "s3"] {
+        events.push(event(
+            "suggestions_shown",
+            session,
+            json!({"lesson_ids": ["l1", "l2"], "ts": at(0)}),
+        ));
+    }
+
+    // Act: s1 is deflected by l2; s2 by l1, then submits a ticket after all; s3 by l1,
+    // until a late event shows l2 was opened last before the resolve (the credit moves).
+    events.extend([
+        lesson_event("lesson_opened", "s1", "l2", at(1)),
+        session_event("resolved", "s1", at(2)),
+        lesson_event("lesson_opened", "s2", "l1", at(1)),
+        session_event("resolved", "s2", at(2)),
+        session_event("ticket_submitted", "s2", at(3)),
+        lesson_event("lesson_opened", "s3", "l1", at(1)),
+        session_event("resolved", "s3", at(3)),
+    ]);
+    app.record_events(&events).await;
+    app.record_events(&[lesson_event("lesson_opened", "s3", "l2", at(2))])
+        .await;
+
+    // Assert
+    let l1 = app.lesson_figures("l1").await;
+    let l2 = app.lesson_figures("l2").await;
+    for (figures, expected) in [
+        (&l1, json!([3, 3, 0, 0, 0, 0])),
+        (&l2, json!([3, 0, 3, 2, 0, 2])),
+    ] {
+        let actual = json!([
+            figures["shown"],
+            figures["shown_first"],
+            figures["shown_second"],
+            figures["deflections"],
+            figures["deflections_shown_first"],
+            figures["deflections_shown_second"],
+        ]);
+        assert_eq!(actual, expected, "{figures}");
+    }
 }
 
 #[tokio::test]

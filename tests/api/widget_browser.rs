@@ -26,7 +26,7 @@ use std::time::Duration;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with_demo_page_and, TestApp};
+use crate::helpers::{spawn_app_with_demo_page_and, Suggestions, TestApp};
 use crate::stalling_proxy::{HeldRequest, StallingProxy, HOLD};
 use crate::webdriver::{
     artifact_path, Browser, Element, ARROW_DOWN, ARROW_UP, BACKSPACE, ENTER, ESCAPE, TAB,
@@ -329,17 +329,8 @@ async fn a_customer_on_the_demo_page_is_deflected_once_and_a_second_session_subm
 
     // Assert 1, last (the call counts as a session of its own): the widget showed what
     // the API answers for the draft.
-    let served = app
-        .suggestions(
-            &app.acme.suggest,
-            &json!({"description": DRAFT, "locale": "en", "limit": 3}),
-        )
-        .await;
-    let shown_ids: Vec<&str> = shown
-        .iter()
-        .map(|item| item["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(shown_ids, served.ids());
+    let served = api_answer(&app, DRAFT).await;
+    assert_eq!(lesson_ids(&shown), served.ids());
     for (item, result) in shown.iter().zip(&served.results) {
         assert_eq!(item["title"], result.title.as_str());
         assert_eq!(item["href"], result.url.as_deref().unwrap());
@@ -636,23 +627,9 @@ async fn a_keystroke_aborts_the_request_in_flight_and_only_the_newer_answer_is_r
     let last = suggests.last().unwrap();
     assert_eq!(last["body"]["description"], DRAFT, "{recorded}");
     assert_eq!(renders.last(), Some(&&last["suggestionId"]), "{recorded}");
-    let newer = app
-        .suggestions(
-            &app.acme.suggest,
-            &json!({"description": DRAFT, "locale": "en", "limit": 3}),
-        )
-        .await;
-    let stale = app
-        .suggestions(
-            &app.acme.suggest,
-            &json!({"description": OTHER_DRAFT, "locale": "en", "limit": 3}),
-        )
-        .await;
-    let shown_ids: Vec<&str> = shown
-        .iter()
-        .map(|item| item["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(shown_ids, newer.ids());
+    let newer = api_answer(&app, DRAFT).await;
+    let stale = api_answer(&app, OTHER_DRAFT).await;
+    assert_eq!(lesson_ids(&shown), newer.ids());
     assert_ne!(
         newer.ids(),
         stale.ids(),
@@ -667,20 +644,10 @@ async fn two_tabs_share_the_outbox_and_a_closed_tabs_unsent_vote_is_delivered_on
     let app = spawn_app_with_demo_page_and(|_| {}).await;
     let browser = Browser::launch().await;
     let first_tab = browser.current_window().await;
-    let (_, description) = open_form(&browser, &app.url("/demo")).await;
-    browser.type_into(&description, DRAFT).await;
-    let first_lesson = wait_for_suggestions(&browser, DRAFT).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first_lesson = top_suggestion_for(&browser, &app.url("/demo"), DRAFT).await;
     let second_tab = browser.new_tab().await;
     browser.switch_to_window(&second_tab).await;
-    let (_, description) = open_form(&browser, &app.url("/demo")).await;
-    browser.type_into(&description, OTHER_DRAFT).await;
-    let second_lesson = wait_for_suggestions(&browser, OTHER_DRAFT).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let second_lesson = top_suggestion_for(&browser, &app.url("/demo"), OTHER_DRAFT).await;
 
     // Act: deflect stops; the customer answers "No" in each tab (both sends fail), then
     // closes the first tab, whose vote now lives only in the shared outbox. Then deflect
@@ -717,6 +684,33 @@ async fn two_tabs_share_the_outbox_and_a_closed_tabs_unsent_vote_is_delivered_on
             "{lesson}"
         );
     }
+}
+
+/// Opens the form at `url` in the current tab, types `draft` as its description and
+/// returns the lesson id of the first suggestion shown for it.
+async fn top_suggestion_for(browser: &Browser, url: &str, draft: &str) -> String {
+    let (_, description) = open_form(browser, url).await;
+    browser.type_into(&description, draft).await;
+    let shown = wait_for_suggestions(browser, draft).await;
+    lesson_ids(&shown)[0].to_owned()
+}
+
+/// What the API answers for `description` as the widget asks (English, 3 results); the
+/// call counts as a session of its own.
+async fn api_answer(app: &TestApp, description: &str) -> Suggestions {
+    app.suggestions(
+        &app.acme.suggest,
+        &json!({"description": description, "locale": "en", "limit": 3}),
+    )
+    .await
+}
+
+/// The lesson ids of suggestions read with [`SHOWN_SUGGESTIONS`].
+fn lesson_ids(shown: &[Value]) -> Vec<&str> {
+    shown
+        .iter()
+        .map(|item| item["id"].as_str().unwrap())
+        .collect()
 }
 
 /// Waits until the widget on this page has tried to send a "No" vote (with whatever else
