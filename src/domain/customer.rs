@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_CUSTOMER_ID_CHARS: usize = 200;
 
 /// A customer's id as the helpdesk, the LMS and the active-user list all name them (an
-/// e-mail address or an account id): 1-200 characters without whitespace or control
-/// characters.
+/// e-mail address or an account id): 1-200 characters without whitespace, control
+/// characters or `/` (so it is one URL path segment).
 ///
 /// The same customer must carry the same id everywhere, or their tickets, training and
 /// activity are never joined up. It becomes part of Redis key names after the tenant's
@@ -23,14 +23,14 @@ impl CustomerId {
         let trimmed = raw.trim();
         let valid = !trimmed.is_empty()
             && trimmed.chars().count() <= MAX_CUSTOMER_ID_CHARS
-            && !trimmed
-                .chars()
-                .any(|character| character.is_whitespace() || character.is_control());
+            && !trimmed.chars().any(|character| {
+                character.is_whitespace() || character.is_control() || character == '/'
+            });
         if valid {
             Ok(CustomerId(trimmed.to_owned()))
         } else {
             Err(format!(
-                "a customer id is 1-{MAX_CUSTOMER_ID_CHARS} characters without whitespace"
+                "a customer id is 1-{MAX_CUSTOMER_ID_CHARS} characters without whitespace or `/`"
             ))
         }
     }
@@ -72,6 +72,7 @@ mod tests {
         assert!(CustomerId::parse("8447388090494").is_ok());
         assert!(CustomerId::parse("").is_err());
         assert!(CustomerId::parse("two words").is_err());
+        assert!(CustomerId::parse("a/b").is_err());
         assert!(CustomerId::parse(&"x".repeat(201)).is_err());
     }
 }
