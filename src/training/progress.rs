@@ -79,6 +79,8 @@ pub struct AssignmentRecord {
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u32>,
     /// The course of a lesson: completing the course completes the lesson's assignment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub course_id: Option<String>,
@@ -209,6 +211,49 @@ impl Progress {
     }
 }
 
+/// An assignment as the API shows it: as stored, with its derived status and times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssignmentView {
+    pub lesson_id: String,
+    pub kind: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub course_id: Option<String>,
+    pub ticket_id: String,
+    pub agent_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub status: AssignmentStatus,
+    pub assigned_at: String,
+    pub opened_at: Option<String>,
+    pub completed_at: Option<String>,
+}
+
+impl AssignmentView {
+    pub fn of(record: &AssignmentRecord, progress: &Progress) -> AssignmentView {
+        let state = progress.state_of(record);
+        AssignmentView {
+            lesson_id: record.lesson_id.clone(),
+            kind: record.kind.clone(),
+            title: record.title.clone(),
+            url: record.url.clone(),
+            duration_seconds: record.duration_seconds,
+            course_id: record.course_id.clone(),
+            ticket_id: record.ticket_id.clone(),
+            agent_id: record.agent_id.clone(),
+            note: record.note.clone(),
+            status: state.status,
+            assigned_at: format_ms(record.assigned_at_ms),
+            opened_at: state.opened_at_ms.map(format_ms),
+            completed_at: state.completed_at_ms.map(format_ms),
+        }
+    }
+}
+
 /// Formats milliseconds since the epoch as RFC 3339 (UTC).
 pub fn format_ms(at_ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
@@ -227,6 +272,7 @@ mod tests {
             kind: "lesson".to_owned(),
             title: "A lesson".to_owned(),
             url: None,
+            duration_seconds: None,
             course_id: course_id.map(str::to_owned),
             ticket_id: "1".to_owned(),
             agent_id: "agent".to_owned(),

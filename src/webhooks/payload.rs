@@ -177,7 +177,8 @@ fn session_from_tags(tags: &[String]) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn is_ticket_id(id: &str) -> bool {
+/// The rule of ticket ids: 1-64 characters of `A-Z a-z 0-9 _ - .`.
+pub fn is_ticket_id(id: &str) -> bool {
     id.len() <= MAX_TICKET_ID_CHARS
         && id
             .bytes()
