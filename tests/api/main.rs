@@ -14,6 +14,8 @@ mod outage;
 mod stats;
 mod suggest;
 mod tenancy;
+mod training;
+mod training_helpers;
 mod webdriver;
 mod webhooks;
 mod while_you_wait;
