@@ -11,6 +11,7 @@ mod health;
 mod helpdesk_helpers;
 mod helpers;
 mod outage;
+mod roi;
 mod stats;
 mod suggest;
 mod tenancy;
