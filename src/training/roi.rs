@@ -247,9 +247,9 @@ pub fn roi_report(inputs: &RoiInputs) -> RoiReport {
     }
     if effectiveness.pending_customers > 0 {
         notes.push(format!(
-            "{} customers assigned in this range are left out of the effectiveness figures \
-             until their {} days after completion (or after assignment) have passed",
-            effectiveness.pending_customers, inputs.window_days
+            "customers assigned in this range whose {} days after completion (or after \
+             assignment) have not passed yet are left out of the effectiveness figures: {}",
+            inputs.window_days, effectiveness.pending_customers
         ));
     }
 

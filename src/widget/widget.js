@@ -206,6 +206,7 @@ proto.search = function () {
   var timeout = setTimeout(function () { controller.abort(); }, 5000);
   var body = { subject: draft.subject, description: draft.description, session_id: this.sessionId, limit: 3 };
   if (TEXTS[this.language]) body.locale = this.language;
+  if (this.options.customer) body.customer_id = this.options.customer;
   var sentAt = Date.now();
   this.post('/v1/suggest', body, controller.signal).then(function (response) {
     if (!response.ok) throw new Error('suggest answered ' + response.status);
@@ -445,7 +446,7 @@ window.Deflect = { version: VERSION, init: init };
 if (script && script.getAttribute('data-key')) {
   var start = function () {
     var options = {};
-    ['key', 'subject', 'description', 'form', 'mount', 'locale', 'endpoint'].forEach(function (name) {
+    ['key', 'subject', 'description', 'form', 'mount', 'locale', 'endpoint', 'customer'].forEach(function (name) {
       options[name] = script.getAttribute('data-' + name);
     });
     init(options);

@@ -393,7 +393,7 @@ async fn a_scripted_scenario_gives_exactly_the_expected_roi_figures() {
         "{notes}"
     );
     assert!(
-        notes.contains("1 customers assigned in this range are left out"),
+        notes.contains("have not passed yet are left out of the effectiveness figures: 1"),
         "{notes}"
     );
 }
