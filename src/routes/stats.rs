@@ -5,10 +5,11 @@ use serde::Deserialize;
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::auth::{Authorized, OpsScopes};
+use crate::domain::TenantId;
 use crate::error::{ApiError, ErrorCode};
 use crate::events::answers::now_milliseconds;
 use crate::events::keys::parse_date;
-use crate::events::stats::{DayRange, StatsError};
+use crate::events::stats::{DayRange, StatsError, Summary};
 use crate::startup::AppState;
 use crate::training::roi::{roi_report, RoiInputs};
 
@@ -105,13 +106,22 @@ async fn get_summary(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = authorized.caller.tenant;
     let range = parse_range(&params)?;
-    let cost = state.cost_per_ticket(&tenant);
-    let summary = state
-        .stats
-        .summary(&tenant, range, cost)
-        .await
-        .map_err(stats_error)?;
+    let summary = read_summary(&state, &tenant, range).await?;
     Ok(HttpResponse::Ok().json(summary))
+}
+
+/// The tenant's summary over `range`, priced at its cost per ticket.
+async fn read_summary(
+    state: &AppState,
+    tenant: &TenantId,
+    range: DayRange,
+) -> Result<Summary, ApiError> {
+    let cost = state.cost_per_ticket(tenant);
+    state
+        .stats
+        .summary(tenant, range, cost)
+        .await
+        .map_err(stats_error)
 }
 
 #[tracing::instrument(name = "stats lessons", skip_all, fields(tenant = %authorized.caller.tenant))]
@@ -169,12 +179,7 @@ async fn get_roi(
             ))
         }
     };
-    let cost = state.cost_per_ticket(&tenant);
-    let summary = state
-        .stats
-        .summary(&tenant, range, cost)
-        .await
-        .map_err(stats_error)?;
+    let summary = read_summary(&state, &tenant, range).await?;
     let data = state
         .training
         .roi_data(&tenant, range, window_days, now_milliseconds())
@@ -183,7 +188,7 @@ async fn get_roi(
     let report = roi_report(&RoiInputs {
         from: summary.from,
         to: summary.to,
-        cost_per_ticket: cost,
+        cost_per_ticket: summary.cost_per_ticket,
         contact: data.contact,
         windows: data.windows,
         window_days,

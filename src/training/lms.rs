@@ -19,6 +19,7 @@
 use serde_json::{Map, Value};
 
 use crate::domain::{parse_timestamp, CustomerId};
+use crate::webhooks::payload::text;
 
 use super::progress::{ItemKind, Step};
 
@@ -201,16 +202,6 @@ fn checked_lms_id(raw: Option<String>, field: &'static str) -> Result<String, Lm
             })
     })
     .ok_or(LmsProblem::MissingId(field))
-}
-
-/// A string, or a number written as text; `None` for anything else or blank text.
-fn text(value: Option<&Value>) -> Option<String> {
-    let text = match value? {
-        Value::String(text) => text.trim().to_owned(),
-        Value::Number(number) => number.to_string(),
-        _ => return None,
-    };
-    (!text.is_empty()).then_some(text)
 }
 
 #[cfg(test)]

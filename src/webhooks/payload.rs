@@ -135,7 +135,8 @@ impl HelpdeskTicket {
 }
 
 /// A string, or a number written as text; `None` for anything else or blank text.
-fn text(value: Option<&Value>) -> Option<String> {
+/// (Webhook senders render ids with placeholders, as text or as numbers.)
+pub fn text(value: Option<&Value>) -> Option<String> {
     let text = match value? {
         Value::String(text) => text.trim().to_owned(),
         Value::Number(number) => number.to_string(),

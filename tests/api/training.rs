@@ -192,21 +192,8 @@ async fn an_agent_goes_from_ticket_to_assignment_to_completion_and_sees_each_sta
     );
 
     // Act 5: the agent takes the assignment back, twice
-    let path = format!("/v1/customers/{ANA}/assignments/lesson-reset");
-    let deleted = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(&app.acme.agent)
-        .send()
-        .await
-        .unwrap();
-    let deleted_again = app
-        .client
-        .delete(app.url(&path))
-        .bearer_auth(&app.acme.agent)
-        .send()
-        .await
-        .unwrap();
+    let deleted = app.delete_assignment(ANA, "lesson-reset").await;
+    let deleted_again = app.delete_assignment(ANA, "lesson-reset").await;
 
     // Assert 5: gone, and the second delete is a 404
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);

@@ -202,6 +202,16 @@ impl TestApp {
         parse_ok(response, "GET the customer's assignments").await
     }
 
+    /// `DELETE /v1/customers/{customer}/assignments/{lesson_id}` with acme's agent key.
+    pub async fn delete_assignment(&self, customer: &str, lesson_id: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(&format!("/v1/customers/{customer}/assignments/{lesson_id}")))
+            .bearer_auth(&self.acme.agent)
+            .send()
+            .await
+            .expect("failed to send the delete")
+    }
+
     /// `POST /v1/customers/active` with `key`.
     pub async fn post_active(&self, key: &str, body: &Value) -> reqwest::Response {
         self.client
