@@ -36,7 +36,9 @@ impl TrainingStore {
 
         let mut pipeline = redis::pipe();
         pipeline
-            .zrangebyscore(keys.active_periods(), from_ms, "+inf")
+            // A period's score is the first millisecond after it: those ending before
+            // `from` score `from_ms` at most.
+            .zrangebyscore(keys.active_periods(), format!("({from_ms}"), "+inf")
             .zrangebyscore(keys.trained(), "-inf", to_end_ms)
             .zrangebyscore(keys.assigned(), from_ms, to_end_ms);
         for day in &days {

@@ -199,11 +199,19 @@ async fn a_scripted_scenario_gives_exactly_the_expected_roi_figures() {
         "customer_ids": (1..=5).map(customer).collect::<Vec<_>>()});
     let active_second = json!({"from": date_days_ago(40), "to": date_days_ago(0),
         "customer_ids": (4..=10).map(customer).collect::<Vec<_>>()});
+    // c11 was active in a period that ended the day before the report's range
+    let active_before = json!({"from": date_days_ago(70), "to": date_days_ago(41),
+        "customer_ids": [customer(11)]});
 
-    // Act 1: the active customers, in two overlapping uploads
+    // Act 1: the active customers, in two overlapping uploads, and an earlier period
     parse_ok::<Value>(
         app.post_active(&app.acme.admin, &active_first).await,
         "active 1",
+    )
+    .await;
+    parse_ok::<Value>(
+        app.post_active(&app.acme.ops, &active_before).await,
+        "active before the range",
     )
     .await;
     let second: Value = parse_ok(
@@ -287,7 +295,7 @@ async fn a_scripted_scenario_gives_exactly_the_expected_roi_figures() {
     // c2 (day 14), c4 (day 30), c6 (day 35); c12 is trained but not active.
     // Tickets in the range: c1 3, c2 1, c4 0, c6 0 → trained 4 / 4 = 1.0;
     // c3 3, c5 2, c7 3 (the replay not counted), c8 2, c9 2, c10 0 → untrained 12 / 6 = 2.0.
-    // c11's 2 tickets are of a customer not listed active.
+    // c11's 2 tickets are of a customer not listed active in the range (only before it).
     assert_eq!(roi["from"], from.as_str(), "{roi}");
     assert_eq!(roi["to"], to.as_str(), "{roi}");
     assert_eq!(roi["active_customers"], 10, "{roi}");
