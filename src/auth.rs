@@ -336,6 +336,20 @@ impl RouteScopes for SuggestScopes {
     const ACCEPTED: &'static [Scope] = &[Scope::Suggest, Scope::Agent];
 }
 
+/// Support agents: recommendations and training assignments.
+pub struct AgentScopes;
+
+impl RouteScopes for AgentScopes {
+    const ACCEPTED: &'static [Scope] = &[Scope::Agent];
+}
+
+/// Data feeds for reports (active customers): content administrators and operations.
+pub struct AdminOrOpsScopes;
+
+impl RouteScopes for AdminOrOpsScopes {
+    const ACCEPTED: &'static [Scope] = &[Scope::Admin, Scope::Ops];
+}
+
 /// Content administration.
 pub struct AdminScopes;
 

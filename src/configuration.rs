@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::events::feedback::FeedbackSettings;
 use crate::search::query::SearchTuning;
 use crate::search::writer::WriterOptions;
+use crate::training::{LmsSettings, TrainingSettings};
 use crate::webhooks::settings::{
     FreshdeskSettings, GenericWebhookSettings, WebhookSettings, ZendeskSettings,
 };
@@ -30,6 +31,8 @@ pub struct Settings {
     pub demo: DemoSettings,
     /// Helpdesk webhooks, tracked links and the outbox, `[webhooks]`.
     pub webhooks: WebhookSettings,
+    /// Ticket-to-training and the ROI report, `[training]`.
+    pub training: TrainingSettings,
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantSettings>,
 }
@@ -188,6 +191,9 @@ pub struct TenantSettings {
     /// `events.holdout_percent` when unset.
     #[serde(default)]
     pub holdout_percent: Option<f64>,
+    /// Completions and enrollments from the tenant's LMS, `[tenants.<id>.lms]`.
+    #[serde(default)]
+    pub lms: Option<LmsSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

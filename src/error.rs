@@ -39,6 +39,11 @@ pub enum ErrorCode {
     WebhookUnavailable,
     LinkNotFound,
     LinkUnavailable,
+    InvalidAssignment,
+    AssignmentNotFound,
+    HelpdeskNotConfigured,
+    InvalidActiveCustomers,
+    TrainingUnavailable,
     Internal,
 }
 
@@ -69,18 +74,21 @@ impl ErrorCode {
             | InvalidSuggestRequest
             | InvalidDocument
             | InvalidEventBatch
-            | InvalidWebhookPayload => (StatusCode::BAD_REQUEST, ErrorType::InvalidRequest),
+            | InvalidWebhookPayload
+            | InvalidAssignment
+            | InvalidActiveCustomers => (StatusCode::BAD_REQUEST, ErrorType::InvalidRequest),
             InvalidContentType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorType::InvalidRequest,
             ),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorType::InvalidRequest),
-            ContentNotFound | RouteNotFound | LinkNotFound => {
+            ContentNotFound | RouteNotFound | LinkNotFound | AssignmentNotFound => {
                 (StatusCode::NOT_FOUND, ErrorType::InvalidRequest)
             }
+            HelpdeskNotConfigured => (StatusCode::CONFLICT, ErrorType::InvalidRequest),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorType::InvalidRequest),
             IndexUnavailable | EventQueueFull | EventSpoolFull | StatsUnavailable
-            | WebhookUnavailable | LinkUnavailable => {
+            | WebhookUnavailable | LinkUnavailable | TrainingUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorType::System)
             }
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, ErrorType::Internal),
@@ -91,7 +99,9 @@ impl ErrorCode {
     pub fn retry_after_seconds(self) -> Option<&'static str> {
         match self {
             ErrorCode::IndexUnavailable | ErrorCode::EventQueueFull => Some("1"),
-            ErrorCode::StatsUnavailable | ErrorCode::LinkUnavailable => Some("5"),
+            ErrorCode::StatsUnavailable
+            | ErrorCode::LinkUnavailable
+            | ErrorCode::TrainingUnavailable => Some("5"),
             ErrorCode::WebhookUnavailable => Some("10"),
             ErrorCode::EventSpoolFull => Some("30"),
             _ => None,

@@ -22,5 +22,6 @@ pub mod suggest;
 pub mod telemetry;
 pub mod text;
 pub mod tracked_links;
+pub mod training;
 pub mod webhooks;
 pub mod widget;

@@ -33,8 +33,10 @@ use crate::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
 use crate::search_threads::SearchThreads;
 use crate::suggest::SuggestService;
 use crate::tracked_links::LinkSigner;
+use crate::training::{TrainingSettings, TrainingStore};
 use crate::webhooks::deliveries::DeliveryLog;
 use crate::webhooks::intake::WebhookIntake;
+use crate::webhooks::lms_intake::LmsIntake;
 use crate::webhooks::tenants::HelpdeskTenants;
 
 /// Shared state of every request handler.
@@ -58,11 +60,16 @@ pub struct AppState {
     pub links: Option<Arc<LinkSigner>>,
     /// Cost per ticket by tenant, for `savings`.
     pub cost_per_ticket: PerTenant<f64>,
+    /// Assignments, LMS progress, tickets per customer and active customers.
+    pub training: TrainingStore,
+    pub training_settings: TrainingSettings,
 }
 
 /// What the webhook and tracked-link routes share.
 pub struct WebhookState {
     pub intake: WebhookIntake,
+    /// LMS completions and enrollments.
+    pub lms: LmsIntake,
     pub outbox: OutboxQueue,
     pub timestamp_tolerance_seconds: i64,
 }
@@ -149,7 +156,23 @@ impl Application {
             feedback.spawn_refresher(stats.clone(), tenants, settings.feedback.clone());
             suggest = suggest.with_feedback(feedback);
         }
-        let (webhooks, links) = start_webhooks(&settings, &key_space, &suggest, &events, &metrics)?;
+        let training = TrainingStore::new(
+            &settings.redis.url,
+            key_space.clone(),
+            Duration::from_millis(settings.events.redis_timeout_ms),
+            Duration::from_millis(settings.training.completed_lookup_timeout_ms.max(1)),
+            settings.training.retention_seconds(),
+        );
+        let (webhooks, links) = start_webhooks(
+            &settings,
+            &key_space,
+            WebhookServices {
+                suggest: &suggest,
+                events: &events,
+                metrics: &metrics,
+                training: &training,
+            },
+        )?;
         let state = web::Data::new(AppState {
             suggest,
             store,
@@ -172,6 +195,8 @@ impl Application {
             webhooks,
             links,
             cost_per_ticket,
+            training,
+            training_settings: settings.training.clone(),
         });
         let limits = BodyLimits {
             events_json_bytes: settings.events.body_limit_bytes,
@@ -299,16 +324,30 @@ impl TenantNumber<'_> {
     }
 }
 
-/// Checks every tenant's helpdesk setup, makes the tracked-link signer, and starts the
-/// outbox worker when any tenant posts lessons into tickets.
+/// The services the webhook receivers call.
+struct WebhookServices<'services> {
+    suggest: &'services SuggestService,
+    events: &'services EventSink,
+    metrics: &'services Metrics,
+    training: &'services TrainingStore,
+}
+
+/// Checks every tenant's helpdesk and LMS setup, makes the tracked-link signer, and
+/// starts the outbox worker when any tenant gave deflect a helpdesk account (for "while
+/// you wait" and for agents' assignments).
 fn start_webhooks(
     settings: &Settings,
     key_space: &KeySpace,
-    suggest: &SuggestService,
-    events: &EventSink,
-    metrics: &Metrics,
+    services: WebhookServices<'_>,
 ) -> anyhow::Result<(WebhookState, Option<Arc<LinkSigner>>)> {
     use anyhow::Context;
+
+    let WebhookServices {
+        suggest,
+        events,
+        metrics,
+        training,
+    } = services;
 
     let webhook_settings = &settings.webhooks;
     let outbox_settings = &webhook_settings.outbox;
@@ -338,7 +377,7 @@ fn start_webhooks(
         outbox_settings.job_ttl_seconds,
     );
     let wake = Arc::new(Notify::new());
-    if tenants.any_while_you_wait() {
+    if tenants.any_write_back() {
         let worker = OutboxWorker {
             store: store.clone(),
             tenants: tenants.clone(),
@@ -352,20 +391,28 @@ fn start_webhooks(
         worker.spawn();
     }
     let outbox = OutboxQueue::new(store, wake, metrics.outbox.clone());
+    let deliveries = DeliveryLog::new(
+        &settings.redis.url,
+        key_space.clone(),
+        redis_timeout,
+        webhook_settings.delivery_ttl_seconds,
+    );
+    let lms = LmsIntake {
+        tenants: tenants.clone(),
+        deliveries: deliveries.clone(),
+        training: training.clone(),
+    };
     let intake = WebhookIntake {
         tenants,
-        deliveries: DeliveryLog::new(
-            &settings.redis.url,
-            key_space.clone(),
-            redis_timeout,
-            webhook_settings.delivery_ttl_seconds,
-        ),
+        deliveries,
         suggest: suggest.clone(),
         events: events.clone(),
         outbox: outbox.clone(),
+        training: training.clone(),
     };
     let state = WebhookState {
         intake,
+        lms,
         outbox,
         timestamp_tolerance_seconds: webhook_settings.timestamp_tolerance_seconds,
     };

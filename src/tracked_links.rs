@@ -1,8 +1,12 @@
 //! Tracked links: the `/r/<token>` addresses deflect posts into tickets, so that a click
 //! on a lesson (`lesson_opened`) and "This solved my problem" (`resolved`) are recorded.
 //!
+//! Lessons an agent assigned to a customer are posted with tracked links too: following
+//! one marks the customer's assignment opened.
+//!
 //! A token is the link's data and an HMAC of it under `webhooks.link_secret`, so nobody
-//! can make one for another ticket, tenant or lesson. It never carries a destination:
+//! can make one for another ticket, tenant, customer or lesson. It never carries a
+//! destination:
 //! a lesson link redirects to the lesson's URL in the content index, so the route cannot
 //! be used to send people anywhere else (no open redirect).
 
@@ -14,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::domain::TenantId;
+use crate::domain::{CustomerId, TenantId};
 use crate::helpdesk::comment::Language;
 use crate::helpdesk::Helpdesk;
 
@@ -36,6 +40,23 @@ pub enum LinkTarget {
     Lesson(String),
     /// "This solved my problem".
     Solved,
+    /// A lesson an agent assigned to the customer from the ticket.
+    Assigned {
+        lesson_id: String,
+        customer_id: CustomerId,
+    },
+}
+
+impl LinkTarget {
+    /// The lesson the link leads to, if it leads to one.
+    pub fn lesson_id(&self) -> Option<&str> {
+        match self {
+            LinkTarget::Lesson(lesson_id) | LinkTarget::Assigned { lesson_id, .. } => {
+                Some(lesson_id)
+            }
+            LinkTarget::Solved => None,
+        }
+    }
 }
 
 /// The data of one tracked link.
@@ -61,9 +82,15 @@ pub fn ticket_session(helpdesk: Helpdesk, ticket_id: &str) -> String {
 }
 
 /// The compact form that is signed: `[tenant, helpdesk, ticket, lesson or "", language]`
-/// (an empty lesson is the "solved" link; lesson ids are never empty).
+/// (an empty lesson is the "solved" link; lesson ids are never empty), and for an
+/// assigned lesson the customer after them. The two lengths tell the forms apart, so
+/// links posted before assignments existed still verify.
 #[derive(Serialize, Deserialize)]
-struct Compact(String, Helpdesk, String, String, Language);
+#[serde(untagged)]
+enum Compact {
+    Ticket(String, Helpdesk, String, String, Language),
+    Assigned(String, Helpdesk, String, String, Language, CustomerId),
+}
 
 /// Makes and checks tracked links.
 pub struct LinkSigner {
@@ -109,17 +136,35 @@ impl LinkSigner {
     /// Returns the token of `link`: base64url of its compact form, `.`, base64url of the
     /// first 16 bytes of its HMAC-SHA256.
     pub fn token(&self, link: &TrackedLink) -> String {
-        let lesson = match &link.target {
-            LinkTarget::Lesson(lesson) => lesson.clone(),
-            LinkTarget::Solved => String::new(),
+        let tenant = link.tenant.as_str().to_owned();
+        let ticket_id = link.ticket_id.clone();
+        let compact = match &link.target {
+            LinkTarget::Lesson(lesson) => Compact::Ticket(
+                tenant,
+                link.helpdesk,
+                ticket_id,
+                lesson.clone(),
+                link.language,
+            ),
+            LinkTarget::Solved => Compact::Ticket(
+                tenant,
+                link.helpdesk,
+                ticket_id,
+                String::new(),
+                link.language,
+            ),
+            LinkTarget::Assigned {
+                lesson_id,
+                customer_id,
+            } => Compact::Assigned(
+                tenant,
+                link.helpdesk,
+                ticket_id,
+                lesson_id.clone(),
+                link.language,
+                customer_id.clone(),
+            ),
         };
-        let compact = Compact(
-            link.tenant.as_str().to_owned(),
-            link.helpdesk,
-            link.ticket_id.clone(),
-            lesson,
-            link.language,
-        );
         let json = serde_json::to_vec(&compact).expect("a link always serializes");
         let payload = URL_SAFE_NO_PAD.encode(json);
         let mac = self.mac(payload.as_bytes());
@@ -142,12 +187,24 @@ impl LinkSigner {
             return None;
         }
         let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-        let Compact(tenant, helpdesk, ticket_id, lesson, language) =
-            serde_json::from_slice(&json).ok()?;
-        let target = if lesson.is_empty() {
-            LinkTarget::Solved
-        } else {
-            LinkTarget::Lesson(lesson)
+        let (tenant, helpdesk, ticket_id, language, target) = match serde_json::from_slice(&json)
+            .ok()?
+        {
+            Compact::Ticket(tenant, helpdesk, ticket_id, lesson, language) => {
+                let target = if lesson.is_empty() {
+                    LinkTarget::Solved
+                } else {
+                    LinkTarget::Lesson(lesson)
+                };
+                (tenant, helpdesk, ticket_id, language, target)
+            }
+            Compact::Assigned(tenant, helpdesk, ticket_id, lesson_id, language, customer_id) => {
+                let target = LinkTarget::Assigned {
+                    lesson_id,
+                    customer_id,
+                };
+                (tenant, helpdesk, ticket_id, language, target)
+            }
         };
         Some(TrackedLink {
             tenant: TenantId::parse(&tenant).ok()?,
@@ -197,7 +254,14 @@ mod tests {
             target: LinkTarget::Solved,
             ..lesson_link()
         };
-        for link in [lesson_link(), solved] {
+        let assigned = TrackedLink {
+            target: LinkTarget::Assigned {
+                lesson_id: "lesson-reset-password".to_owned(),
+                customer_id: CustomerId::parse("ana@example.com").unwrap(),
+            },
+            ..lesson_link()
+        };
+        for link in [lesson_link(), solved, assigned] {
             let url = signer.url(&link);
             let token = url.strip_prefix("https://deflect.example/r/").unwrap();
             assert_eq!(signer.verify(token), Some(link));

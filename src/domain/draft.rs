@@ -1,8 +1,11 @@
 //! A draft ticket as the widget, the helpdesk or an agent sends it for suggestions.
 
+use std::collections::BTreeSet;
+
 use serde::Deserialize;
 
 use super::content::{is_locale_tag, ContentKind};
+use super::customer::CustomerId;
 
 /// The JSON body of `POST /v1/suggest`, before validation.
 #[derive(Debug, Default, Deserialize)]
@@ -16,6 +19,9 @@ pub struct SuggestRequestBody {
     pub product: Option<String>,
     pub kinds: Option<Vec<String>>,
     pub limit: Option<u32>,
+    /// The customer typing, when the page knows them: lessons and courses they have
+    /// completed are left out.
+    pub customer_id: Option<String>,
 }
 
 /// What is wrong with a suggest request.
@@ -31,6 +37,8 @@ pub enum DraftProblem {
     InvalidLocale(String),
     #[error("{field} must be at most {max} printable characters")]
     InvalidLabel { field: &'static str, max: usize },
+    #[error("customer_id: {0}")]
+    InvalidCustomerId(String),
 }
 
 /// A validated request for suggestions.
@@ -44,6 +52,11 @@ pub struct DraftTicket {
     pub product: Option<String>,
     pub kinds: Vec<ContentKind>,
     pub limit: usize,
+    pub customer_id: Option<CustomerId>,
+    /// Ids of content never to suggest: a document is left out when its id or its course
+    /// is here (the lessons and courses the customer completed). Filled in by the caller
+    /// that knows them; empty after parsing.
+    pub excluded_content: BTreeSet<String>,
 }
 
 const MAX_SESSION_ID_CHARS: usize = 128;
@@ -94,6 +107,11 @@ impl DraftTicket {
                 .map(|product| product.to_lowercase()),
             kinds,
             limit,
+            customer_id: trimmed(body.customer_id)
+                .map(|raw| CustomerId::parse(&raw))
+                .transpose()
+                .map_err(DraftProblem::InvalidCustomerId)?,
+            excluded_content: BTreeSet::new(),
         })
     }
 }

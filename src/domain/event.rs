@@ -293,7 +293,8 @@ fn parse_label(field: &'static str, raw: Option<String>) -> Result<Option<String
     Ok(Some(trimmed.to_owned()))
 }
 
-fn parse_timestamp(raw: &serde_json::Value) -> Option<i64> {
+/// Reads a timestamp written as RFC 3339 text or as milliseconds since the epoch.
+pub fn parse_timestamp(raw: &serde_json::Value) -> Option<i64> {
     match raw {
         serde_json::Value::Number(number) => number.as_i64(),
         serde_json::Value::String(text) => {

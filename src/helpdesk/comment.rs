@@ -1,5 +1,6 @@
 //! The "while you wait" comment: up to three lessons, each a tracked link, and a "This
-//! solved my problem" link, in the ticket's language (English or German).
+//! solved my problem" link, in the ticket's language (English or German); and the
+//! comment with the lessons an agent assigned to the customer, with the agent's note.
 //!
 //! The comment is rendered the same on every attempt of the outbox, so a retry looks
 //! for exactly what the first attempt may have posted.
@@ -51,6 +52,9 @@ pub struct Texts {
     /// The page after confirming.
     pub thanks_title: &'static str,
     pub thanks_text: &'static str,
+    /// The comment of lessons an agent assigned.
+    pub assigned_intro: &'static str,
+    pub assigned_note: &'static str,
     kinds: [(&'static str, &'static str); 5],
 }
 
@@ -75,6 +79,9 @@ static ENGLISH: Texts = Texts {
     confirm_button: "Yes, close my request",
     thanks_title: "Thank you!",
     thanks_text: "Glad it helped. Your request is closed; reply to it any time if you need us.",
+    assigned_intro:
+        "We picked these short lessons for you; they show how to do this yourself next time:",
+    assigned_note: "A note from our team:",
     kinds: [
         ("lesson", "lesson"),
         ("article", "article"),
@@ -94,6 +101,8 @@ static GERMAN: Texts = Texts {
     confirm_button: "Ja, Anfrage schließen",
     thanks_title: "Vielen Dank!",
     thanks_text: "Schön, dass es geholfen hat. Ihre Anfrage ist geschlossen; antworten Sie einfach, wenn Sie uns brauchen.",
+    assigned_intro: "Wir haben diese kurzen Lektionen für Sie ausgewählt; sie zeigen, wie Sie das nächste Mal selbst zum Ziel kommen:",
+    assigned_note: "Eine Notiz von unserem Team:",
     kinds: [
         ("lesson", "Lektion"),
         ("article", "Artikel"),
@@ -118,7 +127,40 @@ pub fn lessons_comment(
     language: Language,
 ) -> String {
     let texts = language.texts();
-    let mut html = format!("<p>{}</p>\n<ul>\n", texts.intro);
+    let mut html = format!("<p>{}</p>\n", texts.intro);
+    push_lesson_list(&mut html, lessons, texts);
+    html.push_str(&format!(
+        "<p>{} <a href=\"{}\">{}</a></p>",
+        texts.solved_hint,
+        html_escape::encode_double_quoted_attribute(solved_url),
+        texts.solved_link
+    ));
+    html
+}
+
+/// Renders the comment of lessons an agent assigned, with the agent's note (escaped).
+pub fn assignment_comment(
+    lessons: &[CommentLesson<'_>],
+    note: Option<&str>,
+    language: Language,
+) -> String {
+    let texts = language.texts();
+    let mut html = String::new();
+    if let Some(note) = note.filter(|note| !note.trim().is_empty()) {
+        html.push_str(&format!(
+            "<p>{} {}</p>\n",
+            texts.assigned_note,
+            html_escape::encode_text(note.trim())
+        ));
+    }
+    html.push_str(&format!("<p>{}</p>\n", texts.assigned_intro));
+    push_lesson_list(&mut html, lessons, texts);
+    html
+}
+
+/// Appends the lessons as a list of links with their kind and length.
+fn push_lesson_list(html: &mut String, lessons: &[CommentLesson<'_>], texts: &Texts) {
+    html.push_str("<ul>\n");
     for lesson in lessons {
         let mut details = texts.kind(lesson.kind).to_owned();
         if let Some(seconds) = lesson.duration_seconds {
@@ -132,13 +174,7 @@ pub fn lessons_comment(
             html_escape::encode_text(details.trim_start_matches(", ")),
         ));
     }
-    html.push_str(&format!(
-        "</ul>\n<p>{} <a href=\"{}\">{}</a></p>",
-        texts.solved_hint,
-        html_escape::encode_double_quoted_attribute(solved_url),
-        texts.solved_link
-    ));
-    html
+    html.push_str("</ul>\n");
 }
 
 #[cfg(test)]
@@ -163,6 +199,27 @@ mod tests {
             ),
             "{html}"
         );
+    }
+
+    #[test]
+    fn an_assignment_comment_carries_the_escaped_note_and_no_solved_link() {
+        let lessons = [CommentLesson {
+            title: "Turn on two-factor",
+            kind: "lesson",
+            duration_seconds: None,
+            tracked_url: "https://deflect.example/r/xyz".to_owned(),
+        }];
+
+        let html = assignment_comment(&lessons, Some("Try <b>this</b> first"), Language::En);
+
+        assert!(html.contains("Try &lt;b&gt;this&lt;/b&gt; first"), "{html}");
+        assert!(
+            html.contains(
+                "<a href=\"https://deflect.example/r/xyz\">Turn on two-factor</a> (lesson)"
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("This solved my problem"), "{html}");
     }
 
     #[test]

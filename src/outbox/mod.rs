@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
-use crate::domain::TenantId;
+use crate::domain::{CustomerId, TenantId};
 use crate::events::answers::now_milliseconds;
 use crate::helpdesk::comment::Language;
 use crate::helpdesk::Helpdesk;
@@ -47,6 +48,14 @@ pub enum OutboxAction {
     },
     /// Solve (Zendesk) or resolve (Freshdesk) the ticket.
     Solve,
+    /// Post the lessons an agent assigned to the ticket's customer, with the agent's note.
+    PostAssignment {
+        customer_id: CustomerId,
+        lessons: Vec<PostedLesson>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        language: Language,
+    },
 }
 
 /// A lesson as the comment shows it.
@@ -60,11 +69,32 @@ pub struct PostedLesson {
 }
 
 impl OutboxJob {
-    /// The job's id: what it does to which ticket of which tenant.
+    /// The job's id: what it does to which ticket of which tenant. The same lessons
+    /// assigned to the same customer from the same ticket are posted once.
     pub fn id(&self) -> String {
-        let action = match self.action {
-            OutboxAction::PostLessons { .. } => "lessons",
-            OutboxAction::Solve => "solve",
+        let action = match &self.action {
+            OutboxAction::PostLessons { .. } => "lessons".to_owned(),
+            OutboxAction::Solve => "solve".to_owned(),
+            OutboxAction::PostAssignment {
+                customer_id,
+                lessons,
+                ..
+            } => {
+                let mut lesson_ids: Vec<&str> =
+                    lessons.iter().map(|lesson| lesson.id.as_str()).collect();
+                lesson_ids.sort_unstable();
+                let mut digest = Sha256::new();
+                digest.update(customer_id.as_str().as_bytes());
+                for lesson_id in lesson_ids {
+                    digest.update([0x1f]);
+                    digest.update(lesson_id.as_bytes());
+                }
+                let hex: String = digest.finalize()[..8]
+                    .iter()
+                    .map(|byte| format!("{byte:02x}"))
+                    .collect();
+                format!("assignment:{hex}")
+            }
         };
         format!(
             "{}:{}:{}:{action}",

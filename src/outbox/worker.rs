@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use crate::error::error_chain;
 use crate::events::answers::now_milliseconds;
 use crate::events::{EventSink, QueuedEvent};
-use crate::helpdesk::comment::{lessons_comment, CommentLesson, Language};
+use crate::helpdesk::comment::{assignment_comment, lessons_comment, CommentLesson, Language};
 use crate::helpdesk::{CallError, HelpdeskClient};
 use crate::tracked_links::{LinkSigner, LinkTarget, TrackedLink};
 use crate::webhooks::settings::OutboxSettings;
@@ -159,57 +159,76 @@ impl OutboxWorker {
                 ))?;
         match &job.action {
             OutboxAction::PostLessons { lessons, language } => {
-                let links = self.links.as_deref().ok_or(AttemptError::NotConfigured(
-                    "tracked links are not configured",
-                ))?;
-                self.post_lessons(client, links, claimed, lessons, *language)
-                    .await
+                let links = self.links()?;
+                let solved_link = link(job, LinkTarget::Solved, *language);
+                let comment_lessons = comment_lessons(links, lessons, |lesson_id| {
+                    link(job, LinkTarget::Lesson(lesson_id), *language)
+                });
+                let html = lessons_comment(&comment_lessons, &links.url(&solved_link), *language);
+                // The "solved" link is this ticket's own: finding it in the ticket means
+                // an earlier attempt posted the comment.
+                self.post_once(client, claimed, &links.token(&solved_link), &html)
+                    .await?;
+                let lesson_ids = lessons.iter().map(|lesson| lesson.id.clone()).collect();
+                self.events.record(QueuedEvent::new(lessons_posted(
+                    &job.tenant,
+                    job.helpdesk,
+                    &job.ticket_id,
+                    lesson_ids,
+                )));
+                Ok(())
+            }
+            OutboxAction::PostAssignment {
+                customer_id,
+                lessons,
+                note,
+                language,
+            } => {
+                let links = self.links()?;
+                let assigned_link = |lesson_id: String| {
+                    let target = LinkTarget::Assigned {
+                        lesson_id,
+                        customer_id: customer_id.clone(),
+                    };
+                    link(job, target, *language)
+                };
+                let Some(first_lesson) = lessons.first() else {
+                    return Ok(());
+                };
+                // The first lesson's link is this customer's, ticket's and lesson's own:
+                // finding it in the ticket means an earlier attempt posted the comment.
+                let marker = links.token(&assigned_link(first_lesson.id.clone()));
+                let comment_lessons = comment_lessons(links, lessons, assigned_link);
+                let html = assignment_comment(&comment_lessons, note.as_deref(), *language);
+                self.post_once(client, claimed, &marker, &html).await
             }
             OutboxAction::Solve => Ok(client.close_as_solved(&job.ticket_id).await?),
         }
     }
 
-    async fn post_lessons(
+    fn links(&self) -> Result<&LinkSigner, AttemptError> {
+        self.links.as_deref().ok_or(AttemptError::NotConfigured(
+            "tracked links are not configured",
+        ))
+    }
+
+    /// Posts `html` to the ticket, unless this is a retry and the ticket already holds
+    /// `marker` (an earlier attempt whose answer was lost posted it).
+    async fn post_once(
         &self,
         client: &HelpdeskClient,
-        links: &LinkSigner,
         claimed: &ClaimedJob,
-        lessons: &[PostedLesson],
-        language: Language,
+        marker: &str,
+        html: &str,
     ) -> Result<(), AttemptError> {
-        let job = &claimed.job;
-        let solved_link = link(job, LinkTarget::Solved, language);
-        // The "solved" link is this ticket's own: finding it in the ticket means an
-        // earlier attempt posted the comment.
-        let marker = links.token(&solved_link);
+        let ticket_id = &claimed.job.ticket_id;
         let is_retry = claimed.attempt > 1;
-        if is_retry && client.has_reply_containing(&job.ticket_id, &marker).await? {
+        if is_retry && client.has_reply_containing(ticket_id, marker).await? {
             self.metrics.found_posted.fetch_add(1, Ordering::Relaxed);
             tracing::info!(job_id = %claimed.id, "the comment of an earlier attempt is on the ticket; not posting it again");
-        } else {
-            let comment_lessons: Vec<CommentLesson<'_>> = lessons
-                .iter()
-                .map(|lesson| CommentLesson {
-                    title: &lesson.title,
-                    kind: &lesson.kind,
-                    duration_seconds: lesson.duration_seconds,
-                    tracked_url: links.url(&link(
-                        job,
-                        LinkTarget::Lesson(lesson.id.clone()),
-                        language,
-                    )),
-                })
-                .collect();
-            let html = lessons_comment(&comment_lessons, &links.url(&solved_link), language);
-            client.post_public_reply(&job.ticket_id, &html).await?;
+            return Ok(());
         }
-        let lesson_ids = lessons.iter().map(|lesson| lesson.id.clone()).collect();
-        self.events.record(QueuedEvent::new(lessons_posted(
-            &job.tenant,
-            job.helpdesk,
-            &job.ticket_id,
-            lesson_ids,
-        )));
+        client.post_public_reply(ticket_id, html).await?;
         Ok(())
     }
 
@@ -258,6 +277,23 @@ impl OutboxWorker {
             .map(|asked| asked.min(self.settings.max_retry_after))
             .map_or(backoff, |asked| asked.max(backoff))
     }
+}
+
+/// The lessons of a comment, each with the tracked link `link_of` makes for its id.
+fn comment_lessons<'lessons>(
+    links: &LinkSigner,
+    lessons: &'lessons [PostedLesson],
+    link_of: impl Fn(String) -> TrackedLink,
+) -> Vec<CommentLesson<'lessons>> {
+    lessons
+        .iter()
+        .map(|lesson| CommentLesson {
+            title: &lesson.title,
+            kind: &lesson.kind,
+            duration_seconds: lesson.duration_seconds,
+            tracked_url: links.url(&link_of(lesson.id.clone())),
+        })
+        .collect()
 }
 
 fn link(job: &OutboxJob, target: LinkTarget, language: Language) -> TrackedLink {

@@ -2,12 +2,14 @@
 //! domain type, call one service and map its errors to the API contract.
 
 mod content;
+mod customers;
 mod demo;
 mod events;
 mod health;
 mod metrics;
 mod stats;
 mod suggest;
+mod tickets;
 mod tracked_links;
 mod webhooks;
 mod widget;
@@ -47,6 +49,8 @@ pub fn configure(
     metrics::configure(config);
     webhooks::configure(config, limits);
     tracked_links::configure(config);
+    tickets::configure(config, limits);
+    customers::configure(config, limits);
 }
 
 /// JSON extractor settings with a body limit and the API's error contract.

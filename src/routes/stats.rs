@@ -5,16 +5,20 @@ use serde::Deserialize;
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::auth::{Authorized, OpsScopes};
+use crate::domain::TenantId;
 use crate::error::{ApiError, ErrorCode};
+use crate::events::answers::now_milliseconds;
 use crate::events::keys::parse_date;
-use crate::events::stats::{DayRange, StatsError};
+use crate::events::stats::{DayRange, StatsError, Summary};
 use crate::startup::AppState;
+use crate::training::roi::{roi_report, RoiInputs};
 
 pub(super) fn configure(config: &mut web::ServiceConfig) {
     for (path, handler) in [
         ("/v1/stats/summary", web::get().to(get_summary)),
         ("/v1/stats/lessons", web::get().to(get_lessons)),
         ("/v1/stats/gaps", web::get().to(get_gaps)),
+        ("/v1/stats/roi", web::get().to(get_roi)),
     ] {
         config.service(
             web::resource(path)
@@ -37,7 +41,12 @@ struct StatsParams {
     from: Option<String>,
     to: Option<String>,
     limit: Option<usize>,
+    /// The ROI report's effectiveness window.
+    window_days: Option<u32>,
 }
+
+/// The longest effectiveness window of the ROI report.
+const MAX_WINDOW_DAYS: u32 = 365;
 
 fn parse_range(params: &StatsParams) -> Result<DayRange, ApiError> {
     let parse = |name: &str, raw: &Option<String>| -> Result<Option<Date>, ApiError> {
@@ -97,13 +106,22 @@ async fn get_summary(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = authorized.caller.tenant;
     let range = parse_range(&params)?;
-    let cost = *state.cost_per_ticket.get(&tenant);
-    let summary = state
-        .stats
-        .summary(&tenant, range, cost)
-        .await
-        .map_err(stats_error)?;
+    let summary = read_summary(&state, &tenant, range).await?;
     Ok(HttpResponse::Ok().json(summary))
+}
+
+/// The tenant's summary over `range`, priced at its cost per ticket.
+async fn read_summary(
+    state: &AppState,
+    tenant: &TenantId,
+    range: DayRange,
+) -> Result<Summary, ApiError> {
+    let cost = *state.cost_per_ticket.get(tenant);
+    state
+        .stats
+        .summary(tenant, range, cost)
+        .await
+        .map_err(stats_error)
 }
 
 #[tracing::instrument(name = "stats lessons", skip_all, fields(tenant = %authorized.caller.tenant))]
@@ -138,4 +156,45 @@ async fn get_gaps(
         .await
         .map_err(stats_error)?;
     Ok(HttpResponse::Ok().json(gaps))
+}
+
+/// The ROI report: contact rates of trained and untrained customers, implicit and
+/// explicit deflections, savings, ticket-to-training effectiveness and the holdout's
+/// causal figure, each with the counts behind it.
+#[tracing::instrument(name = "stats roi", skip_all, fields(tenant = %authorized.caller.tenant))]
+async fn get_roi(
+    authorized: Authorized<OpsScopes>,
+    state: web::Data<AppState>,
+    params: web::Query<StatsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = authorized.caller.tenant;
+    let range = parse_range(&params)?;
+    let window_days = match params.window_days {
+        None => state.training_settings.effectiveness_window_days,
+        Some(days) if (1..=MAX_WINDOW_DAYS).contains(&days) => days,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQueryParameter,
+                format!("window_days must be between 1 and {MAX_WINDOW_DAYS}"),
+            ))
+        }
+    };
+    let summary = read_summary(&state, &tenant, range).await?;
+    let data = state
+        .training
+        .roi_data(&tenant, range, window_days, now_milliseconds())
+        .await
+        .map_err(stats_error)?;
+    let report = roi_report(&RoiInputs {
+        from: summary.from,
+        to: summary.to,
+        cost_per_ticket: summary.cost_per_ticket,
+        contact: data.contact,
+        windows: data.windows,
+        window_days,
+        explicit_deflections: summary.total.deflections,
+        holdout: Some(summary.holdout),
+        min_cohort_customers: state.training_settings.min_cohort_customers,
+    });
+    Ok(HttpResponse::Ok().json(report))
 }

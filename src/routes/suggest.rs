@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::sync::atomic::Ordering;
 
 use crate::auth::{Authorized, Caller, SuggestScopes};
-use crate::domain::{DraftProblem, DraftTicket, SuggestRequestBody};
+use crate::domain::{DraftProblem, DraftTicket, SuggestRequestBody, TenantId};
 use crate::error::{ApiError, ErrorCode};
 use crate::events::answers::{answer_event, AnsweredDraft};
 use crate::suggest::Suggestions;
@@ -80,8 +80,9 @@ async fn answer(
     state: web::Data<AppState>,
     body: SuggestRequestBody,
 ) -> Result<HttpResponse, ApiError> {
-    let draft =
+    let mut draft =
         DraftTicket::parse(body, state.default_limit, state.max_limit).map_err(draft_error)?;
+    leave_out_completed(&state, &caller.tenant, &mut draft).await;
     let held_out = draft.session_id.as_deref().is_some_and(|session_id| {
         state
             .holdout
@@ -126,7 +127,31 @@ async fn answer(
     Ok(HttpResponse::Ok().json(suggestions))
 }
 
-fn draft_error(problem: DraftProblem) -> ApiError {
+/// Leaves out of `draft`'s results the lessons and courses its customer completed, read
+/// under a short deadline (`training.completed_lookup_timeout_ms`). Returns whether they
+/// are known: when Redis does not answer in time the draft is searched as it is, since a
+/// suggestion never waits long for Redis.
+pub(super) async fn leave_out_completed(
+    state: &AppState,
+    tenant: &TenantId,
+    draft: &mut DraftTicket,
+) -> bool {
+    let Some(customer) = &draft.customer_id else {
+        return true;
+    };
+    match state.training.quick_progress(tenant, customer).await {
+        Ok(progress) => {
+            draft.excluded_content = progress.completed_ids();
+            true
+        }
+        Err(error) => {
+            tracing::debug!(error = %error, "completed lessons unknown; suggesting without leaving them out");
+            false
+        }
+    }
+}
+
+pub(super) fn draft_error(problem: DraftProblem) -> ApiError {
     let code = match problem {
         DraftProblem::Empty => ErrorCode::EmptyDraft,
         _ => ErrorCode::InvalidSuggestRequest,

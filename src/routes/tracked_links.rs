@@ -1,7 +1,9 @@
-//! `/r/{token}`: the tracked links of "while you wait" comments, opened by customers.
+//! `/r/{token}`: the tracked links of "while you wait" comments and of lessons agents
+//! assigned, opened by customers.
 //!
-//! A lesson link records `lesson_opened` and redirects to the lesson's URL as the
-//! content index has it (never to an address from the request). "This solved my
+//! A lesson link records `lesson_opened` (an assigned lesson's link marks the assignment
+//! opened instead) and redirects to the lesson's URL as the content index has it (never
+//! to an address from the request). "This solved my
 //! problem" shows a confirmation page first and records `resolved` (and, when the tenant
 //! wants it, solves the ticket) only when the customer confirms with a POST: mail
 //! scanners and link previews open links with GET, and must not close tickets.
@@ -11,11 +13,13 @@ use actix_web::{web, HttpResponse};
 
 use crate::domain::ContentId;
 use crate::error::{ApiError, ErrorCode};
+use crate::events::answers::now_milliseconds;
 use crate::events::{QueuedEvent, WriteOutcome};
 use crate::helpdesk::comment::Texts;
 use crate::outbox::{OutboxAction, OutboxJob};
 use crate::startup::AppState;
 use crate::tracked_links::{LinkTarget, TrackedLink};
+use crate::training::progress::{ItemKind, Step};
 use crate::webhooks::ticket_events::link_followed;
 
 pub(super) fn configure(config: &mut web::ServiceConfig) {
@@ -53,7 +57,7 @@ async fn follow_link(
 ) -> Result<HttpResponse, ApiError> {
     let link = verified_link(&state, &token)?;
     tracing::Span::current().record("tenant", tracing::field::display(&link.tenant));
-    let LinkTarget::Lesson(lesson_id) = &link.target else {
+    let Some(lesson_id) = link.target.lesson_id() else {
         let texts = link.language.texts();
         return Ok(page(
             link.language.code(),
@@ -75,7 +79,27 @@ async fn follow_link(
         .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
         .ok_or_else(link_not_found)?;
     // Recorded without waiting: the customer is on the way to the lesson.
-    state.events.record(QueuedEvent::new(link_followed(&link)));
+    match &link.target {
+        LinkTarget::Assigned { customer_id, .. } => {
+            let training = state.training.clone();
+            let (tenant, customer_id) = (link.tenant.clone(), customer_id.clone());
+            tokio::spawn(async move {
+                let now_ms = now_milliseconds();
+                let opened = (Step::Opened, ItemKind::Lesson, lesson_id.as_str());
+                let recorded = training
+                    .record_progress(&tenant, &customer_id, opened, now_ms, now_ms)
+                    .await;
+                if let Err(error) = recorded {
+                    tracing::warn!(error = %error, "failed to mark an assignment opened");
+                }
+            });
+        }
+        _ => {
+            if let Some(event) = link_followed(&link) {
+                state.events.record(QueuedEvent::new(event));
+            }
+        }
+    }
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, destination))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -104,7 +128,7 @@ async fn confirm_solved(
     };
     let outcome = state
         .events
-        .submit(vec![link_followed(&link)])
+        .submit(link_followed(&link).into_iter().collect())
         .await
         .map_err(|_| unavailable())?;
     if !matches!(outcome, WriteOutcome::Stored(_) | WriteOutcome::Spooled) {

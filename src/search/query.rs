@@ -135,6 +135,8 @@ pub struct ContentQuery {
     pub prefix: Option<String>,
     pub filters: ContentFilters,
     pub limit: usize,
+    /// Documents never returned: those whose id or course (diversity group) is here.
+    pub excluded: std::collections::BTreeSet<String>,
     /// True when the draft was longer than the searched budget.
     pub truncated: bool,
 }
@@ -212,6 +214,7 @@ impl ContentQuery {
                 kinds: draft.kinds.clone(),
             },
             limit: draft.limit,
+            excluded: draft.excluded_content.clone(),
             truncated: normalized.truncated,
         }
     }

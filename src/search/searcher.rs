@@ -24,6 +24,9 @@ use super::words::{resolve_words, ResolvedWord, TextFields};
 use crate::text::analysis::Analyzer;
 use crate::text::language::Language;
 
+/// Extra candidates read at most for excluded documents, however many there are.
+const MAX_EXTRA_CANDIDATES: usize = 200;
+
 /// One suggested document.
 #[derive(Debug, Clone)]
 pub struct SearchHit {
@@ -140,8 +143,9 @@ impl ContentSearcher {
         if scoring_terms.is_empty() {
             return Ok(abstain(0.0, confidence_inputs));
         }
-        // More than `limit`: diversity skips some, and stop words may re-order them.
-        let candidates = query.limit * 3 + 5;
+        // More than `limit`: diversity skips some, stop words may re-order them, and
+        // excluded documents (a customer's completed lessons) are passed over.
+        let candidates = query.limit * 3 + 5 + query.excluded.len().min(MAX_EXTRA_CANDIDATES);
         let mut top_docs = self.score_buffers.top_documents(
             &searcher,
             &scoring_terms,
@@ -163,12 +167,25 @@ impl ContentSearcher {
             if hits.len() == query.limit {
                 break;
             }
-            let group_count = per_group
-                .entry(group_columns.group_of(&searcher, address)?)
-                .or_default();
+            let group = group_columns.group_of(&searcher, address)?;
+            if query.excluded.contains(&group) {
+                continue;
+            }
+            let group_count = per_group.entry(group).or_default();
             if *group_count >= self.tuning.max_results_per_course {
                 continue;
             }
+            // A lesson is told from its course only by its stored id, so it is loaded
+            // here when something is excluded (and later, for hits only, otherwise).
+            let stored = if query.excluded.is_empty() {
+                None
+            } else {
+                let stored = load_stored(&searcher, self.index.schema.fields.source, address)?;
+                if query.excluded.contains(&stored.document.id) {
+                    continue;
+                }
+                Some(stored)
+            };
             *group_count += 1;
 
             let words_to_match = if hits.is_empty() {
@@ -189,7 +206,7 @@ impl ContentSearcher {
                     return Ok(abstain(best_confidence, confidence_inputs));
                 }
             }
-            hits.push(self.hit(&context, address, score, &matches)?);
+            hits.push(self.hit(&context, address, stored, score, &matches)?);
         }
         Ok(SearchOutcome {
             abstained: hits.is_empty(),
@@ -303,15 +320,20 @@ impl ContentSearcher {
         )
     }
 
-    /// Loads a hit's stored document and cuts its snippet.
+    /// Loads a hit's stored document (unless `stored` has it already) and cuts its
+    /// snippet.
     fn hit(
         &self,
         context: &SearchContext<'_>,
         address: DocAddress,
+        stored: Option<StoredDocument>,
         score: f32,
         matches: &DocumentMatches,
     ) -> Result<SearchHit, IndexError> {
-        let stored = load_stored(context.searcher, self.index.schema.fields.source, address)?;
+        let stored = match stored {
+            Some(stored) => stored,
+            None => load_stored(context.searcher, self.index.schema.fields.source, address)?,
+        };
         let mut matched_terms: Vec<String> = Vec::new();
         for (word, found_terms) in context.words.iter().zip(&matches.terms) {
             if word.is_stop_word {

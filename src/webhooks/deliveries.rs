@@ -56,6 +56,32 @@ impl DeliveryLog {
         Ok(outcome.is_some())
     }
 
+    /// Runs `work` for a delivery not processed before: the delivery is claimed first
+    /// (so of concurrent redeliveries exactly one runs it) and forgotten again when
+    /// `work` fails, so that the sender's retry runs it. Returns `None` for a duplicate.
+    pub async fn process_once<T, E, F>(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        delivery_key: &str,
+        work: F,
+    ) -> Result<Option<T>, E>
+    where
+        E: From<RedisCallError>,
+        F: std::future::Future<Output = Result<T, E>>,
+    {
+        if !self.claim(tenant, provider, delivery_key).await? {
+            return Ok(None);
+        }
+        let processed = work.await;
+        if processed.is_err() {
+            if let Err(error) = self.release(tenant, provider, delivery_key).await {
+                tracing::warn!(error = %error, "failed to forget a delivery whose processing failed; its retry will be taken for a duplicate");
+            }
+        }
+        processed.map(Some)
+    }
+
     /// Forgets a delivery whose processing failed, so that its retry is processed.
     pub async fn release(
         &self,

@@ -9,11 +9,13 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::domain::{DraftTicket, SuggestRequestBody, TenantId};
+use crate::events::answers::now_milliseconds;
 use crate::events::{EventSink, WriteOutcome};
 use crate::helpdesk::comment::Language;
 use crate::outbox::{OutboxAction, OutboxJob, OutboxQueue, PostedLesson};
 use crate::redis_connection::RedisCallError;
 use crate::suggest::{SuggestError, SuggestService, Suggestions};
+use crate::training::TrainingStore;
 
 use super::deliveries::DeliveryLog;
 use super::payload::{HelpdeskTicket, TicketEvent};
@@ -76,6 +78,10 @@ pub struct WebhookAnswer {
     pub session_linked: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub while_you_wait: Option<WhileYouWait>,
+    /// Whether the ticket was counted for its customer (false when it names none, or was
+    /// counted before, or is older than `training.retention_days`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket_counted: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestions: Option<Suggestions>,
 }
@@ -88,6 +94,7 @@ impl WebhookAnswer {
             event: ticket.event.as_str().to_owned(),
             session_linked: None,
             while_you_wait: None,
+            ticket_counted: None,
             suggestions: None,
         }
     }
@@ -100,6 +107,8 @@ pub struct WebhookIntake {
     pub suggest: SuggestService,
     pub events: EventSink,
     pub outbox: OutboxQueue,
+    /// Where each customer's tickets are counted.
+    pub training: TrainingStore,
 }
 
 impl WebhookIntake {
@@ -121,27 +130,17 @@ impl WebhookIntake {
                 ticket.updated_at.as_deref().unwrap_or_default()
             )
         });
-        if !self
+        let processed = self
             .deliveries
-            .claim(tenant, provider, &delivery_key)
-            .await?
-        {
-            return Ok(WebhookAnswer::unprocessed(
-                DeliveryStatus::Duplicate,
-                &ticket,
-            ));
-        }
-        let processed = self.handle(tenant, provider, &ticket).await;
-        if processed.is_err() {
-            if let Err(error) = self
-                .deliveries
-                .release(tenant, provider, &delivery_key)
-                .await
-            {
-                tracing::warn!(error = %error, "failed to forget a delivery whose processing failed; its retry will be taken for a duplicate");
-            }
-        }
-        processed
+            .process_once(
+                tenant,
+                provider,
+                &delivery_key,
+                self.handle(tenant, provider, &ticket),
+            )
+            .await?;
+        Ok(processed
+            .unwrap_or_else(|| WebhookAnswer::unprocessed(DeliveryStatus::Duplicate, &ticket)))
     }
 
     async fn handle(
@@ -158,6 +157,7 @@ impl WebhookIntake {
             self.record_submission(tenant, provider, ticket, session_id)
                 .await?;
         }
+        let ticket_counted = self.count_ticket(tenant, provider, ticket).await?;
         let while_you_wait = self
             .queue_while_you_wait(tenant, provider, ticket, &suggestions)
             .await?;
@@ -174,6 +174,7 @@ impl WebhookIntake {
             event: ticket.event.as_str().to_owned(),
             session_linked: Some(ticket.session_id.is_some()),
             while_you_wait: Some(while_you_wait),
+            ticket_counted: Some(ticket_counted),
             suggestions: Some(suggestions),
         })
     }
@@ -194,6 +195,26 @@ impl WebhookIntake {
             Ok(draft) => Ok(self.suggest.suggest(tenant.clone(), draft).await?),
             Err(_) => Ok(Suggestions::for_empty_draft()),
         }
+    }
+
+    /// Counts the ticket for its customer on the day it was created (now, when the body
+    /// does not say or says a time ahead of now), once per ticket.
+    async fn count_ticket(
+        &self,
+        tenant: &TenantId,
+        provider: Provider,
+        ticket: &HelpdeskTicket,
+    ) -> Result<bool, IntakeError> {
+        let Some(customer) = &ticket.customer_id else {
+            return Ok(false);
+        };
+        let now_ms = now_milliseconds();
+        let created_at_ms = ticket.created_at_ms.unwrap_or(now_ms).min(now_ms);
+        let ticket_key = format!("{}:{}", provider.as_str(), ticket.id);
+        Ok(self
+            .training
+            .record_ticket(tenant, customer, &ticket_key, created_at_ms, now_ms)
+            .await?)
     }
 
     /// Records `ticket_submitted` for the widget session, and waits until it is stored

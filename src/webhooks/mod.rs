@@ -1,11 +1,13 @@
 //! Helpdesk webhooks: deliveries verified by each provider's scheme before anything in
 //! them is parsed (`signature`), the tickets they carry (`payload`), each tenant's
 //! secrets and API accounts (`tenants`), the markers that make a redelivery a duplicate
-//! (`deliveries`), the events tickets record (`ticket_events`), and the service that
-//! answers a new ticket with lessons and queues "while you wait" (`intake`).
+//! (`deliveries`), the events tickets record (`ticket_events`), the service that
+//! answers a new ticket with lessons and queues "while you wait" (`intake`), and the one
+//! that records an LMS's completions and enrollments (`lms_intake`).
 
 pub mod deliveries;
 pub mod intake;
+pub mod lms_intake;
 pub mod payload;
 pub mod settings;
 pub mod signature;
@@ -21,6 +23,9 @@ pub enum Provider {
     Freshdesk,
     /// Any helpdesk that signs with Standard Webhooks.
     Generic,
+    /// A learning management system: completions and enrollments, in deflect's generic
+    /// shape (Standard Webhooks) or Thinkific's.
+    Lms,
 }
 
 impl Provider {
@@ -29,6 +34,7 @@ impl Provider {
             Provider::Zendesk => "zendesk",
             Provider::Freshdesk => "freshdesk",
             Provider::Generic => "generic",
+            Provider::Lms => "lms",
         }
     }
 
@@ -37,7 +43,7 @@ impl Provider {
         match self {
             Provider::Zendesk => Some(Helpdesk::Zendesk),
             Provider::Freshdesk => Some(Helpdesk::Freshdesk),
-            Provider::Generic => None,
+            Provider::Generic | Provider::Lms => None,
         }
     }
 }

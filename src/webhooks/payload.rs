@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::is_locale_tag;
+use crate::domain::{is_locale_tag, parse_timestamp, CustomerId};
 
 /// The tag that carries a widget session id through a helpdesk that passes tags but not
 /// custom fields (Zendesk event webhooks): `deflect_session_<session id>`.
@@ -64,6 +64,11 @@ pub struct HelpdeskTicket {
     /// When the ticket last changed, as the helpdesk wrote it (part of Freshdesk's
     /// delivery key).
     pub updated_at: Option<String>,
+    /// The customer who filed it (`customer_id`, else `requester_id`, else
+    /// `requester_email`), whose tickets are counted for the ROI report.
+    pub customer_id: Option<CustomerId>,
+    /// When it was created (`created_at`, RFC 3339 or milliseconds), if the body says.
+    pub created_at_ms: Option<i64>,
 }
 
 /// Why a body is not a ticket webhook.
@@ -114,6 +119,11 @@ impl HelpdeskTicket {
             locale,
             updated_at: text(ticket.get("updated_at"))
                 .map(|updated| updated.chars().take(MAX_EVENT_CHARS).collect()),
+            customer_id: ["customer_id", "requester_id", "requester_email"]
+                .iter()
+                .find_map(|field| text(ticket.get(*field)))
+                .and_then(|raw| CustomerId::parse(&raw).ok()),
+            created_at_ms: ticket.get("created_at").and_then(parse_timestamp),
         })
     }
 
@@ -125,7 +135,8 @@ impl HelpdeskTicket {
 }
 
 /// A string, or a number written as text; `None` for anything else or blank text.
-fn text(value: Option<&Value>) -> Option<String> {
+/// (Webhook senders render ids with placeholders, as text or as numbers.)
+pub fn text(value: Option<&Value>) -> Option<String> {
     let text = match value? {
         Value::String(text) => text.trim().to_owned(),
         Value::Number(number) => number.to_string(),
@@ -167,7 +178,8 @@ fn session_from_tags(tags: &[String]) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn is_ticket_id(id: &str) -> bool {
+/// The rule of ticket ids: 1-64 characters of `A-Z a-z 0-9 _ - .`.
+pub fn is_ticket_id(id: &str) -> bool {
     id.len() <= MAX_TICKET_ID_CHARS
         && id
             .bytes()
@@ -215,6 +227,10 @@ mod tests {
         assert_eq!(ticket.id, "35436");
         assert_eq!(ticket.subject, "Reset my password");
         assert_eq!(
+            ticket.customer_id.as_ref().map(CustomerId::as_str),
+            Some("20978392")
+        );
+        assert_eq!(
             ticket.session_id.as_deref(),
             Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0")
         );
@@ -226,10 +242,17 @@ mod tests {
         let ticket = parse(json!({
             "event": "ticket.created",
             "ticket": {"id": 42, "subject": "Invoice", "description": "<p>VAT is <b>wrong</b></p>",
-                       "session_id": "s-123", "locale": "de_AT", "tags": "billing, urgent"}
+                       "session_id": "s-123", "locale": "de_AT", "tags": "billing, urgent",
+                       "customer_id": "ana@example.com", "requester_id": 7,
+                       "created_at": "2026-03-14T10:00:00Z"}
         }))
         .unwrap();
 
+        assert_eq!(
+            ticket.customer_id.as_ref().map(CustomerId::as_str),
+            Some("ana@example.com")
+        );
+        assert_eq!(ticket.created_at_ms, Some(1_773_482_400_000));
         assert_eq!(ticket.id, "42");
         assert_eq!(ticket.session_id.as_deref(), Some("s-123"));
         assert_eq!(ticket.locale.as_deref(), Some("de-at"));

@@ -30,6 +30,8 @@ pub const ZENDESK_INVOCATION_ID: &str = "x-zendesk-webhook-invocation-id";
 pub const STANDARD_ID: &str = "webhook-id";
 pub const STANDARD_TIMESTAMP: &str = "webhook-timestamp";
 pub const STANDARD_SIGNATURE: &str = "webhook-signature";
+/// Thinkific's signature: the hex HMAC-SHA256 of the raw body.
+pub const THINKIFIC_SIGNATURE: &str = "x-thinkific-hmac-sha256";
 /// The prefix of Standard Webhooks secrets; the rest is the base64 key.
 const STANDARD_SECRET_PREFIX: &str = "whsec_";
 /// Delivery ids longer than this are refused (they become part of a Redis key digest).
@@ -278,6 +280,36 @@ pub fn verify_standard(
     })
 }
 
+/// Verifies a Thinkific delivery: `X-Thinkific-Hmac-Sha256` is the hex
+/// HMAC-SHA256 of the raw body under the site's API key (or the app's client secret).
+///
+/// Thinkific signs no timestamp, so a replayed delivery verifies; replays are caught by
+/// the event id instead (and recording a completion twice changes nothing).
+pub fn verify_thinkific(
+    keys: &SigningKeys,
+    headers: &(impl HeaderSource + ?Sized),
+    body: &[u8],
+) -> Result<VerifiedDelivery, Rejection> {
+    let signature = required(headers, THINKIFIC_SIGNATURE)?;
+    let signature =
+        decode_hex(signature.trim()).ok_or(Rejection::MalformedHeader(THINKIFIC_SIGNATURE))?;
+    if !keys.any_signed(&[body], &signature) {
+        return Err(Rejection::BadSignature);
+    }
+    Ok(VerifiedDelivery { delivery_id: None })
+}
+
+/// Decodes the 64 hex digits of a SHA-256 MAC (either case).
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|start| u8::from_str_radix(&text[start..start + 2], 16).ok())
+        .collect()
+}
+
 fn required<'headers>(
     headers: &'headers (impl HeaderSource + ?Sized),
     name: &'static str,
@@ -428,6 +460,29 @@ mod tests {
         ]
     }
 
+    const THINKIFIC_SECRET: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
+    fn thinkific_keys() -> SigningKeys {
+        SigningKeys::from_secrets(&secrets(&[THINKIFIC_SECRET])).unwrap()
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    /// Signs like Thinkific: hex(HMAC-SHA256(key, body)).
+    fn thinkific_signature(secret: &str, body: &[u8]) -> String {
+        let mut mac =
+            HmacSha256::new_from_slice(secret.as_bytes()).expect("hmac takes keys of any length");
+        mac.update(body);
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// Thinkific's headers; it signs no time, so `_signed_at` changes nothing.
+    fn thinkific_headers(secret: &str, _signed_at: i64, body: &[u8]) -> Headers {
+        vec![(THINKIFIC_SIGNATURE, thinkific_signature(secret, body))]
+    }
+
     fn basic(user: &str, password: &str) -> String {
         format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
     }
@@ -475,6 +530,21 @@ mod tests {
         assert_eq!(
             verify_freshdesk(&secrets, header, &wrong[..]),
             Err(Rejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_thinkific_delivery_is_accepted_with_its_hex_signature_in_either_case() {
+        let body = br#"{"resource":"lesson","action":"completed"}"#;
+        let signature = thinkific_signature(THINKIFIC_SECRET, body);
+        for value in [signature.clone(), signature.to_uppercase()] {
+            let headers = [(THINKIFIC_SIGNATURE, value)];
+            assert!(verify_thinkific(&thinkific_keys(), &headers[..], body).is_ok());
+        }
+        let missing: [(&str, String); 0] = [];
+        assert_eq!(
+            verify_thinkific(&thinkific_keys(), &missing[..], body),
+            Err(Rejection::MissingHeader(THINKIFIC_SIGNATURE))
         );
     }
 
@@ -590,18 +660,24 @@ mod tests {
             }
             Forgery::FlipSignatureByte { position, mask } => {
                 let signature = header_of(&headers, signature_header);
-                let (prefix, encoded) = match signature.strip_prefix("v1,") {
-                    Some(encoded) => ("v1,", encoded.to_owned()),
-                    None => ("", signature.clone()),
+                let flip = |raw: &mut Vec<u8>| {
+                    let position = position % raw.len();
+                    raw[position] ^= mask;
                 };
-                let mut raw = STANDARD.decode(encoded).unwrap();
-                let position = position % raw.len();
-                raw[position] ^= mask;
-                set_header(
-                    &mut headers,
-                    signature_header,
-                    format!("{prefix}{}", STANDARD.encode(raw)),
-                );
+                let flipped = if signature_header == THINKIFIC_SIGNATURE {
+                    let mut raw = decode_hex(&signature).unwrap();
+                    flip(&mut raw);
+                    hex(&raw)
+                } else {
+                    let (prefix, encoded) = match signature.strip_prefix("v1,") {
+                        Some(encoded) => ("v1,", encoded.to_owned()),
+                        None => ("", signature.clone()),
+                    };
+                    let mut raw = STANDARD.decode(encoded).unwrap();
+                    flip(&mut raw);
+                    format!("{prefix}{}", STANDARD.encode(raw))
+                };
+                set_header(&mut headers, signature_header, flipped);
             }
             Forgery::ReplacedId(id) => {
                 if id_header == STANDARD_ID {
@@ -665,6 +741,26 @@ mod tests {
         headers: [STANDARD_SIGNATURE, STANDARD_TIMESTAMP, STANDARD_ID],
     };
 
+    /// Thinkific has one header, the signature, so every header the forgeries remove is
+    /// it; it signs neither a time nor an id, so only forgeries of body, secret and
+    /// signature apply (replays are caught by the event id, not the signature).
+    const THINKIFIC_SCHEME: Scheme = Scheme {
+        secret: THINKIFIC_SECRET,
+        keys: thinkific_keys,
+        sign: thinkific_headers,
+        verify: |keys, headers, body| verify_thinkific(keys, headers, body),
+        headers: [THINKIFIC_SIGNATURE; 3],
+    };
+
+    fn thinkific_forgery() -> impl Strategy<Value = Forgery> {
+        forgery().prop_filter("thinkific signs no time or id", |forgery| {
+            !matches!(
+                forgery,
+                Forgery::Stale { .. } | Forgery::ReplacedTimestamp { .. } | Forgery::ReplacedId(_)
+            )
+        })
+    }
+
     /// Checks that the genuine delivery of `body` passes the production verifier and its
     /// forgery does not.
     fn check_forgery_is_refused(
@@ -709,6 +805,14 @@ mod tests {
             forgery in forgery(),
         ) {
             check_forgery_is_refused(&STANDARD_SCHEME, &body, &forgery)?;
+        }
+
+        #[test]
+        fn no_forged_thinkific_delivery_is_accepted(
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+            forgery in thinkific_forgery(),
+        ) {
+            check_forgery_is_refused(&THINKIFIC_SCHEME, &body, &forgery)?;
         }
 
         #[test]

@@ -13,10 +13,14 @@ use crate::helpdesk::freshdesk::FreshdeskClient;
 use crate::helpdesk::zendesk::ZendeskClient;
 use crate::helpdesk::{Helpdesk, HelpdeskClient};
 
+use crate::training::lms::LmsShape;
+use crate::training::progress::ItemKind;
+use crate::training::LmsSettings;
+
 use super::settings::{FreshdeskSettings, OutboxSettings, ZendeskSettings};
 use super::signature::{
-    verify_freshdesk, verify_standard, verify_zendesk, HeaderSource, Rejection, SharedSecrets,
-    SigningKeys, VerifiedDelivery,
+    verify_freshdesk, verify_standard, verify_thinkific, verify_zendesk, HeaderSource, Rejection,
+    SharedSecrets, SigningKeys, VerifiedDelivery, THINKIFIC_SIGNATURE,
 };
 use super::Provider;
 
@@ -41,11 +45,22 @@ struct FreshdeskTenant {
     account: HelpdeskAccount,
 }
 
+/// How a tenant's LMS signs its webhooks, and how its ids become content ids.
+#[derive(Debug)]
+struct LmsTenant {
+    /// Deliveries in deflect's generic shape (Standard Webhooks).
+    generic: Option<SigningKeys>,
+    thinkific: Option<SigningKeys>,
+    lesson_id_prefix: String,
+    course_id_prefix: String,
+}
+
 #[derive(Debug, Default)]
 struct TenantHelpdesks {
     zendesk: Option<ZendeskTenant>,
     freshdesk: Option<FreshdeskTenant>,
     generic: Option<SigningKeys>,
+    lms: Option<LmsTenant>,
 }
 
 /// Every tenant's helpdesk setup.
@@ -89,6 +104,12 @@ impl HelpdeskTenants {
                     .map(|generic| SigningKeys::from_standard_secrets(&generic.webhook_secrets))
                     .transpose()
                     .map_err(|problem| in_tenant("generic", problem))?,
+                lms: settings
+                    .lms
+                    .as_ref()
+                    .map(lms_tenant)
+                    .transpose()
+                    .map_err(|problem| in_tenant("lms", problem))?,
             };
             by_tenant.insert(tenant, helpdesks);
         }
@@ -139,6 +160,26 @@ impl HelpdeskTenants {
                 let verdict = verify_standard(keys_or_decoy, headers, body, now, tolerance_seconds);
                 (verdict, keys.is_some())
             }
+            Provider::Lms => {
+                let lms = helpdesks.and_then(|helpdesks| helpdesks.lms.as_ref());
+                match lms_shape(headers) {
+                    LmsShape::Thinkific => {
+                        let keys = lms.and_then(|lms| lms.thinkific.as_ref());
+                        let keys_or_decoy = keys.unwrap_or(&self.decoy_keys);
+                        (
+                            verify_thinkific(keys_or_decoy, headers, body),
+                            keys.is_some(),
+                        )
+                    }
+                    LmsShape::Generic => {
+                        let keys = lms.and_then(|lms| lms.generic.as_ref());
+                        let keys_or_decoy = keys.unwrap_or(&self.decoy_keys);
+                        let verdict =
+                            verify_standard(keys_or_decoy, headers, body, now, tolerance_seconds);
+                        (verdict, keys.is_some())
+                    }
+                }
+            }
         };
         let verified = verdict?;
         match tenant {
@@ -175,6 +216,37 @@ impl HelpdeskTenants {
             .is_some_and(|account| account.solve_when_resolved)
     }
 
+    /// The helpdesks whose API the tenant gave deflect an account for.
+    pub fn write_back_helpdesks(&self, tenant: &TenantId) -> Vec<Helpdesk> {
+        [Helpdesk::Zendesk, Helpdesk::Freshdesk]
+            .into_iter()
+            .filter(|helpdesk| self.client(tenant, *helpdesk).is_some())
+            .collect()
+    }
+
+    /// Returns whether any tenant gave deflect a helpdesk account (then the outbox
+    /// worker runs: agents' assignments may be posted into tickets).
+    pub fn any_write_back(&self) -> bool {
+        self.tenants
+            .keys()
+            .any(|tenant| !self.write_back_helpdesks(tenant).is_empty())
+    }
+
+    /// The content id of an LMS lesson or course of `tenant`: its LMS id behind the
+    /// tenant's prefix for that kind.
+    pub fn lms_content_id(&self, tenant: &TenantId, kind: ItemKind, lms_id: &str) -> String {
+        let lms = self
+            .tenants
+            .get(tenant)
+            .and_then(|helpdesks| helpdesks.lms.as_ref());
+        let prefix = match (lms, kind) {
+            (Some(lms), ItemKind::Lesson) => lms.lesson_id_prefix.as_str(),
+            (Some(lms), ItemKind::Course) => lms.course_id_prefix.as_str(),
+            (None, _) => "",
+        };
+        format!("{prefix}{lms_id}")
+    }
+
     /// Returns whether any tenant posts lessons (then tracked links must be configured).
     pub fn any_while_you_wait(&self) -> bool {
         self.tenants.values().any(|helpdesks| {
@@ -189,6 +261,43 @@ impl HelpdeskTenants {
             zendesk || freshdesk
         })
     }
+}
+
+/// The shape of an LMS delivery, told by its signature header: Thinkific's, or
+/// Standard Webhooks for deflect's generic shape.
+pub fn lms_shape(headers: &(impl HeaderSource + ?Sized)) -> LmsShape {
+    if headers.header(THINKIFIC_SIGNATURE).is_some() {
+        LmsShape::Thinkific
+    } else {
+        LmsShape::Generic
+    }
+}
+
+fn lms_tenant(settings: &LmsSettings) -> Result<LmsTenant, String> {
+    let keys = |secrets: &[SecretString],
+                make: fn(&[SecretString]) -> Result<SigningKeys, String>| {
+        (!secrets.is_empty()).then(|| make(secrets)).transpose()
+    };
+    let generic = keys(
+        &settings.webhook_secrets,
+        SigningKeys::from_standard_secrets,
+    )?;
+    let thinkific = keys(&settings.thinkific_secrets, SigningKeys::from_secrets)?;
+    if generic.is_none() && thinkific.is_none() {
+        return Err("set webhook_secrets (whsec_...) or thinkific_secrets".to_owned());
+    }
+    let prefixes = [&settings.lesson_id_prefix, &settings.course_id_prefix];
+    if prefixes.iter().any(|prefix| {
+        prefix.contains(|character: char| character.is_whitespace() || character == '/')
+    }) {
+        return Err("id prefixes may not contain whitespace or `/`".to_owned());
+    }
+    Ok(LmsTenant {
+        generic,
+        thinkific,
+        lesson_id_prefix: settings.lesson_id_prefix.clone(),
+        course_id_prefix: settings.course_id_prefix.clone(),
+    })
 }
 
 fn zendesk_tenant(

@@ -60,8 +60,9 @@ pub fn lessons_posted(
 }
 
 /// A lesson link of the ticket was followed (`lesson_opened`, once per lesson) or "This
-/// solved my problem" confirmed (`resolved`, once per ticket).
-pub fn link_followed(link: &TrackedLink) -> TenantEvent {
+/// solved my problem" confirmed (`resolved`, once per ticket). None for an assigned
+/// lesson's link: its opening is the assignment's progress, not a deflection event.
+pub fn link_followed(link: &TrackedLink) -> Option<TenantEvent> {
     let helpdesk = link.helpdesk.as_str();
     let mut event = match &link.target {
         LinkTarget::Lesson(lesson_id) => {
@@ -80,12 +81,13 @@ pub fn link_followed(link: &TrackedLink) -> TenantEvent {
             link.ticket_session(),
             helpdesk,
         ),
+        LinkTarget::Assigned { .. } => return None,
     };
     event.locale = Some(link.language.code().to_owned());
-    TenantEvent {
+    Some(TenantEvent {
         tenant: link.tenant.clone(),
         event,
-    }
+    })
 }
 
 /// A post-submission event (`after_submission`) of `event_type` whose id is a digest of
@@ -145,9 +147,9 @@ mod tests {
             language: Language::En,
         };
 
-        let first = link_followed(&link("a")).event;
-        let again = link_followed(&link("a")).event;
-        let other = link_followed(&link("b")).event;
+        let first = link_followed(&link("a")).unwrap().event;
+        let again = link_followed(&link("a")).unwrap().event;
+        let other = link_followed(&link("b")).unwrap().event;
 
         assert_eq!(first.event_id, again.event_id);
         assert_ne!(first.event_id, other.event_id);

@@ -49,7 +49,7 @@ var CSS = [
   '.deflect-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}'
 ].join('');
 
-// Fields are selectors (or elements) found when needed: later forms work too.
+// Fields are selectors (or elements) found when needed.
 function find(target) {
   if (typeof target === 'string' && target) return document.querySelector(target);
   return target && target.nodeType === 1 ? target : null;
@@ -70,7 +70,7 @@ function randomId() {
   return Array.from(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join('');
 }
 
-/** An element: `props` are properties, `text`, or attributes (role, aria-*, data-*). */
+/** An element: `props` are properties, `text` or attributes (role, aria-*, data-*). */
 function make(tag, props, children) {
   var node = document.createElement(tag);
   for (var name in props) {
@@ -159,7 +159,7 @@ proto.mount = function () {
   this.place();
 };
 
-/** Puts the widget in `mount`, or after the description (or subject) field. */
+/** Puts the widget in `mount`, or after the description (or subject). */
 proto.place = function () {
   if (this.root.isConnected) return;
   var mountPoint = find(this.options.mount), field = this.field('description') || this.field('subject');
@@ -167,7 +167,7 @@ proto.place = function () {
   else if (field) field.parentNode.insertBefore(this.root, field.nextSibling);
 };
 
-/** The `subject` or `description` field last typed in, else the first match. */
+/** The field last typed in, else the first match. */
 proto.field = function (name) {
   var typedIn = this.fields[name];
   return typedIn && typedIn.isConnected ? typedIn : find(this.options[name]);
@@ -216,6 +216,7 @@ proto.search = function () {
   var controller = this.inFlight = new AbortController();
   var timeout = setTimeout(function () { controller.abort(); }, 5000);
   var body = { subject: draft.subject, description: draft.description, session_id: this.sessionId, limit: 3, locale: this.locale };
+  if (this.options.customer) body.customer_id = this.options.customer;
   var sentAt = Date.now();
   this.post('/v1/suggest', body, controller.signal).then(function (response) {
     if (!response.ok) throw new Error('suggest answered ' + response.status);
@@ -312,7 +313,7 @@ proto.continueToSubmit = function () {
   (submit || this.lastField).focus();
 };
 
-/** Arrows move between suggestions; Escape closes them, back to the field. */
+/** Arrows move between suggestions; Escape closes them. */
 proto.navigate = function (event) {
   var links = Array.from(this.list.querySelectorAll('.deflect-link'));
   var current = links.indexOf(document.activeElement);
@@ -455,7 +456,7 @@ window.Deflect = { version: VERSION, init: init };
 if (script && script.getAttribute('data-key')) {
   var start = function () {
     var options = {};
-    ['key', 'subject', 'description', 'form', 'mount', 'locale', 'endpoint', 'session-field'].forEach(function (name) {
+    ['key', 'subject', 'description', 'form', 'mount', 'locale', 'endpoint', 'customer', 'session-field'].forEach(function (name) {
       options[name.replace('-f', 'F')] = script.getAttribute('data-' + name);
     });
     init(options);
