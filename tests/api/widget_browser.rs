@@ -16,6 +16,7 @@
 //!    only the newer answer is ever rendered.
 //! 7. Two tabs with unsent events while deflect is down share the outbox: the events of a
 //!    tab closed meanwhile are delivered by the other, each counted once.
+//! 8. A page that names the customer (`data-customer`) is not shown what they completed.
 //!
 //! Screenshots go to `target/browser-tests/`.
 
@@ -26,8 +27,11 @@ use std::time::Duration;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with_demo_page_and, Suggestions, TestApp};
+use crate::helpers::{spawn_app_with, spawn_app_with_demo_page_and, Suggestions, TestApp};
 use crate::stalling_proxy::{HeldRequest, StallingProxy, HOLD};
+use crate::training_helpers::{
+    configure_training, generic_lms_delivery, noon_days_ago, rfc3339, training_catalog,
+};
 use crate::webdriver::{
     artifact_path, Browser, Element, ARROW_DOWN, ARROW_UP, BACKSPACE, ENTER, ESCAPE, TAB,
 };
@@ -790,6 +794,50 @@ async fn open_form(browser: &Browser, url: &str) -> (Element, Element) {
     (subject, description)
 }
 
+#[tokio::test]
+async fn a_widget_that_names_the_customer_leaves_out_what_they_completed() {
+    // Arrange: bo completed the accounts course (its lesson too); a helpdesk page, signed
+    // in as bo, names bo to the widget with `data-customer`.
+    let helpdesk = Helpdesk::bind();
+    let helpdesk_origin = helpdesk.origin.clone();
+    let app = spawn_app_with(|settings| {
+        configure_training(settings, None);
+        let acme = settings.tenants.get_mut("acme").unwrap();
+        acme.allowed_origins.push(helpdesk_origin.clone());
+    })
+    .await;
+    app.put_documents(&app.acme.admin, &training_catalog())
+        .await;
+    let course_done = json!({"type": "course.completed", "customer_id": "bo@acme.example",
+        "course_id": "course-accounts", "occurred_at": rfc3339(noon_days_ago(1))});
+    app.lms_ok(&generic_lms_delivery(&course_done, "msg_course"))
+        .await;
+    let _tickets = helpdesk.serve_page(&app, "en", r#"data-customer="bo@acme.example""#);
+    let browser = Browser::launch().await;
+    let draft = "Reset your password";
+    let for_anyone = app
+        .suggestions(
+            &app.acme.suggest,
+            &json!({"description": draft, "locale": "en", "limit": 3}),
+        )
+        .await;
+
+    // Act
+    let (_, description) = open_form(&browser, &format!("{helpdesk_origin}/")).await;
+    browser.type_into(&description, draft).await;
+    let shown = wait_for_suggestions(&browser, draft).await;
+
+    // Assert: what anyone is shown first, bo is not.
+    assert!(for_anyone.ids().contains(&"lesson-reset"), "{for_anyone:?}");
+    let shown_ids: Vec<&str> = shown
+        .iter()
+        .map(|item| item["id"].as_str().unwrap())
+        .collect();
+    for left_out in ["lesson-reset", "course-accounts"] {
+        assert!(!shown_ids.contains(&left_out), "{left_out}: {shown_ids:?}");
+    }
+}
+
 /// Waits until deflect has confirmed every event in the widget's outbox (the page's
 /// `localStorage` holds nothing else).
 async fn wait_for_empty_outbox(browser: &Browser) {
@@ -877,17 +925,22 @@ impl Helpdesk {
         }
     }
 
-    /// Serves the form (embedding the widget of `app` with acme's public key); returns
-    /// the tickets received, as their raw form bodies.
+    /// Serves the German form (embedding the widget of `app` with acme's public key);
+    /// returns the tickets received, as their raw form bodies.
     fn serve(self, app: &TestApp) -> Arc<Mutex<Vec<String>>> {
+        self.serve_page(app, "de", "")
+    }
+
+    /// Serves the form in `lang`, with `attributes` added to the widget's script tag.
+    fn serve_page(self, app: &TestApp, lang: &str, attributes: &str) -> Arc<Mutex<Vec<String>>> {
         // The widget loads in the head, before the form exists: the page renders its form
         // later, as a framework would, with a rich-text description (contenteditable)
         // copied into a hidden field on submit, as helpdesk editors do.
         let page = format!(
             r##"<!doctype html>
-<html lang="de"><head><meta charset="utf-8"><title>Anfrage</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>Anfrage</title>
 <script src="{deflect}/widget.js" data-key="{key}" data-subject="#subject"
-  data-description="#description" data-mount="#suggestions"></script>
+  data-description="#description" data-mount="#suggestions" {attributes}></script>
 </head>
 <body>
 <div id="app"></div>
