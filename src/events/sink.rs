@@ -34,6 +34,13 @@ pub struct QueuedEvent {
     gap_draft: Option<UnredactedDraft>,
 }
 
+/// An event clients or deflect itself made, with no draft to redact.
+impl From<TenantEvent> for QueuedEvent {
+    fn from(event: TenantEvent) -> QueuedEvent {
+        QueuedEvent::new(event)
+    }
+}
+
 impl QueuedEvent {
     /// An event whose draft field stays empty (events clients send).
     pub fn new(event: TenantEvent) -> QueuedEvent {
@@ -174,8 +181,8 @@ impl EventSink {
 
     /// Queues `event` without waiting. When the queue is full the event is dropped and
     /// counted (`deflect_events_dropped_total`): a suggestion never waits for Redis.
-    pub fn record(&self, event: QueuedEvent) {
-        if let Err(error) = self.enqueue(vec![event], None) {
+    pub fn record(&self, event: impl Into<QueuedEvent>) {
+        if let Err(error) = self.enqueue(vec![event.into()], None) {
             let dropped = self.metrics.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // Logged at 1, 2, 4, 8 ... so a long outage does not flood the log.
             if dropped.is_power_of_two() {

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use crate::error::error_chain;
 use crate::events::answers::now_milliseconds;
-use crate::events::{EventSink, QueuedEvent};
+use crate::events::EventSink;
 use crate::helpdesk::comment::{assignment_comment, lessons_comment, CommentLesson, Language};
 use crate::helpdesk::{CallError, HelpdeskClient};
 use crate::tracked_links::{LinkSigner, LinkTarget, TrackedLink};
@@ -170,12 +170,12 @@ impl OutboxWorker {
                 self.post_once(client, claimed, &links.token(&solved_link), &html)
                     .await?;
                 let lesson_ids = lessons.iter().map(|lesson| lesson.id.clone()).collect();
-                self.events.record(QueuedEvent::new(lessons_posted(
+                self.events.record(lessons_posted(
                     &job.tenant,
                     job.helpdesk,
                     &job.ticket_id,
                     lesson_ids,
-                )));
+                ));
                 Ok(())
             }
             OutboxAction::PostAssignment {

@@ -14,7 +14,7 @@ use actix_web::{web, HttpResponse};
 use crate::domain::ContentId;
 use crate::error::{ApiError, ErrorCode};
 use crate::events::answers::now_milliseconds;
-use crate::events::{QueuedEvent, WriteOutcome};
+use crate::events::WriteOutcome;
 use crate::helpdesk::comment::Texts;
 use crate::outbox::{OutboxAction, OutboxJob};
 use crate::startup::AppState;
@@ -96,7 +96,7 @@ async fn follow_link(
         }
         _ => {
             if let Some(event) = link_followed(&link) {
-                state.events.record(QueuedEvent::new(event));
+                state.events.record(event);
             }
         }
     }
