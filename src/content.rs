@@ -95,6 +95,24 @@ impl ContentStore {
         Ok(stored.map(|stored| stored.document))
     }
 
+    /// Applies `changes` to `tenant`'s documents in one commit: all of them become
+    /// searchable together, or (when the commit fails) none does. Content sync relies on
+    /// this so that a sync that fails halfway leaves the index as it was.
+    pub async fn apply_changes(
+        &self,
+        tenant: &TenantId,
+        changes: Vec<ContentChange>,
+    ) -> Result<(), StoreError> {
+        let index = self.index.clone();
+        let tenant_for_analysis = tenant.clone();
+        let operations = spawn_blocking_in_span(move || {
+            change_operations(&index, &tenant_for_analysis, changes)
+        })
+        .await?;
+        self.writer.apply(operations).await?;
+        Ok(())
+    }
+
     /// Deletes document `id` of `tenant`; returns whether it existed.
     pub async fn delete(&self, tenant: &TenantId, id: &ContentId) -> Result<bool, StoreError> {
         if self.get(tenant, id).await?.is_none() {
@@ -111,6 +129,43 @@ impl ContentStore {
     pub fn count(&self, tenant: &TenantId) -> Result<u64, IndexError> {
         self.index.num_documents_of(tenant)
     }
+}
+
+/// One change to a tenant's content, as [`ContentStore::apply_changes`] takes it.
+#[derive(Debug, Clone)]
+pub enum ContentChange {
+    /// Adds the document or replaces the one with its id.
+    Upsert(ContentDocument),
+    /// Removes the document with this id, if there is one.
+    Delete(ContentId),
+}
+
+/// Turns `changes` into write operations. When one id changes more than once, its last
+/// change wins; the upserts are analysed together.
+fn change_operations(
+    index: &ContentIndex,
+    tenant: &TenantId,
+    changes: Vec<ContentChange>,
+) -> Vec<WriteOperation> {
+    let mut last_change_by_key: std::collections::HashMap<String, ContentChange> =
+        std::collections::HashMap::new();
+    for change in changes {
+        let id = match &change {
+            ContentChange::Upsert(document) => document.id.as_str(),
+            ContentChange::Delete(id) => id.as_str(),
+        };
+        last_change_by_key.insert(terms_key(tenant, id), change);
+    }
+    let mut operations = Vec::new();
+    let mut upserted = Vec::new();
+    for (key, change) in last_change_by_key {
+        match change {
+            ContentChange::Upsert(document) => upserted.push(document),
+            ContentChange::Delete(_) => operations.push(WriteOperation::Delete { key }),
+        }
+    }
+    operations.extend(upsert_operations(index, tenant, &upserted));
+    operations
 }
 
 /// Batches smaller than this are analysed on the calling thread; spreading them over
@@ -217,6 +272,45 @@ mod tests {
         assert_eq!(store.count(&tenant).unwrap(), batch.len() as u64);
         drop(store);
         writer_thread.join().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn changes_apply_in_one_commit_and_the_last_change_of_an_id_wins() {
+        // Arrange
+        let directory = tempfile::tempdir().unwrap();
+        let index = ContentIndex::open_or_create(directory.path()).unwrap();
+        let options = WriterOptions {
+            memory_budget_bytes: 50 * 1024 * 1024,
+            threads: 1,
+            max_operations_per_commit: usize::MAX,
+        };
+        let (writer, _writer_thread) = IndexWriterHandle::start(&index, options).unwrap();
+        let store = ContentStore::new(index, writer);
+        let tenant = TenantId::parse("acme").unwrap();
+        let batch = documents(3);
+        store.upsert(&tenant, batch.clone()).await.unwrap();
+        let id_of = |number: usize| ContentId::parse(&batch[number].id).unwrap();
+
+        // Act: doc-0 deleted then re-added, doc-1 re-added then deleted, doc-2 deleted.
+        store
+            .apply_changes(
+                &tenant,
+                vec![
+                    ContentChange::Delete(id_of(0)),
+                    ContentChange::Upsert(batch[0].clone()),
+                    ContentChange::Upsert(batch[1].clone()),
+                    ContentChange::Delete(id_of(1)),
+                    ContentChange::Delete(id_of(2)),
+                ],
+            )
+            .await
+            .unwrap();
+
+        // Assert
+        assert!(store.get(&tenant, &id_of(0)).await.unwrap().is_some());
+        assert!(store.get(&tenant, &id_of(1)).await.unwrap().is_none());
+        assert!(store.get(&tenant, &id_of(2)).await.unwrap().is_none());
+        assert_eq!(store.count(&tenant).unwrap(), 1);
     }
 
     #[test]
