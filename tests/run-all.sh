@@ -4,7 +4,8 @@
 # running (installing Debian's redis-server if it is missing). The outage and TLS tests
 # start redis-server processes of their own on free ports. The widget's browser tests
 # drive Debian's headless Chromium through chromedriver (installed here when missing;
-# nothing downloads a browser) and leave screenshots in target/browser-tests/.
+# nothing downloads a browser) and leave screenshots in target/browser-tests/. The files
+# in deploy/ are validated against the Kubernetes and Compose schemas.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +53,20 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     echo "warning: could not install chromium and chromium-driver; the browser tests will fail" >&2
   fi
 fi
+
+# The deploy files are checked against the Kubernetes and Compose schemas
+# (tests/deploy/check_deploy.py) with pinned Python packages in a virtualenv under target/.
+deploy_check_venv=target/deploy-check/venv
+if ! "$deploy_check_venv/bin/python" -c 'import kubernetes_validate, jsonschema, yaml' 2>/dev/null; then
+  echo "installing the deploy checker's Python packages into $deploy_check_venv"
+  if ! python3 -m venv "$deploy_check_venv" 2>/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$deploy_check_venv"
+  fi
+  "$deploy_check_venv/bin/pip" install --quiet kubernetes-validate==1.31.0 jsonschema==4.26.0 PyYAML==6.0.3
+fi
+"$deploy_check_venv/bin/python" tests/deploy/check_deploy.py
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
