@@ -303,6 +303,19 @@ mod tests {
             .collect()
     }
 
+    /// A store on a fresh index (gone with the returned directory).
+    fn store_in_a_temporary_directory() -> (tempfile::TempDir, ContentStore) {
+        let directory = tempfile::tempdir().unwrap();
+        let index = ContentIndex::open_or_create(directory.path()).unwrap();
+        let options = WriterOptions {
+            memory_budget_bytes: 50 * 1024 * 1024,
+            threads: 1,
+            max_operations_per_commit: usize::MAX,
+        };
+        let (writer, _writer_thread) = IndexWriterHandle::start(&index, options).unwrap();
+        (directory, ContentStore::new(index, writer))
+    }
+
     #[test]
     fn queued_documents_become_searchable_with_the_commit_in_parallel_batches() {
         // Arrange: enough documents to be analysed on several threads.
@@ -337,15 +350,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn changes_apply_in_one_commit_and_the_last_change_of_an_id_wins() {
         // Arrange
-        let directory = tempfile::tempdir().unwrap();
-        let index = ContentIndex::open_or_create(directory.path()).unwrap();
-        let options = WriterOptions {
-            memory_budget_bytes: 50 * 1024 * 1024,
-            threads: 1,
-            max_operations_per_commit: usize::MAX,
-        };
-        let (writer, _writer_thread) = IndexWriterHandle::start(&index, options).unwrap();
-        let store = ContentStore::new(index, writer);
+        let (_directory, store) = store_in_a_temporary_directory();
         let tenant = TenantId::parse("acme").unwrap();
         let batch = documents(3);
         store.upsert(&tenant, batch.clone()).await.unwrap();
@@ -376,15 +381,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn documents_with_an_id_prefix_are_found_live_and_only_of_their_tenant() {
         // Arrange
-        let directory = tempfile::tempdir().unwrap();
-        let index = ContentIndex::open_or_create(directory.path()).unwrap();
-        let options = WriterOptions {
-            memory_budget_bytes: 50 * 1024 * 1024,
-            threads: 1,
-            max_operations_per_commit: usize::MAX,
-        };
-        let (writer, _writer_thread) = IndexWriterHandle::start(&index, options).unwrap();
-        let store = ContentStore::new(index, writer);
+        let (_directory, store) = store_in_a_temporary_directory();
         let acme = TenantId::parse("acme").unwrap();
         let globex = TenantId::parse("globex").unwrap();
         let mut batch = documents(4);

@@ -6,7 +6,8 @@
 //! and `If-None-Match` with the last first page's `ETag`; 304 means nothing changed. A
 //! full run reads everything and removes what is no longer listed. A course or lesson
 //! whose `status` is not `published`, or that is `deleted`, is removed (a course with
-//! all its lessons). Ids are `<id_prefix>course-<id>` and `<id_prefix>lesson-<id>`.
+//! all its lessons); a course lists all its lessons, so a lesson it no longer lists is
+//! removed too. Ids are `<id_prefix>course-<id>` and `<id_prefix>lesson-<id>`.
 
 use reqwest::header::{HeaderMap, HeaderValue, IF_NONE_MATCH};
 use reqwest::Url;
@@ -16,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::domain::DocumentInput;
 
-use super::document::{log_skipped_item, synced_document};
+use super::document::synced_document;
 use super::pages::{Page, PageError, PageFetcher};
 use super::plan::Pulled;
 use super::state::{SavedCursor, SyncMode};
@@ -184,11 +185,11 @@ impl CatalogSource {
         }
         let course_title = course.item.title.clone();
         let course_input = input_of(&course.item, course_id.clone(), "course", None);
-        let course_accepted = self.accept(
-            synced_document(course_input, course.description.as_deref()),
-            &course_id,
-            pulled,
-        );
+        let course_document = synced_document(course_input, course.description.as_deref());
+        let course_accepted = pulled.take("catalog", &course_id, course_document);
+        if course_accepted {
+            pulled.complete_course_ids.push(course_id.clone());
+        }
         for lesson in course.lessons {
             note_update(latest_update, lesson.item.updated_at.as_deref());
             let Some(lesson_key) = lesson.item.id_text() else {
@@ -210,28 +211,7 @@ impl CatalogSource {
             input.course_title = course_title.clone();
             input.position = lesson.position;
             let lesson_document = synced_document(input, lesson.body.as_deref());
-            self.accept(lesson_document, &lesson_id, pulled);
-        }
-    }
-
-    /// Takes a document, or counts and logs why not; returns whether it was taken.
-    fn accept(
-        &self,
-        document: Result<crate::domain::ContentDocument, Vec<crate::domain::FieldProblem>>,
-        id: &str,
-        pulled: &mut Pulled,
-    ) -> bool {
-        match document {
-            Ok(document) => {
-                pulled.documents.push(document);
-                true
-            }
-            Err(problems) => {
-                log_skipped_item("catalog", id, &problems);
-                pulled.skipped += 1;
-                pulled.removed_ids.push(id.to_owned());
-                false
-            }
+            pulled.take("catalog", &lesson_id, lesson_document);
         }
     }
 }

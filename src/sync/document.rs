@@ -17,15 +17,3 @@ pub fn synced_document(
     document.sections = Some(sectioned.sections);
     Ok(document)
 }
-
-/// Logs an item that cannot become a document (at warn: the source holds content that
-/// deflect will not suggest until it is fixed there).
-pub fn log_skipped_item(source: &str, item_id: &str, problems: &[FieldProblem]) {
-    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
-    tracing::warn!(
-        source,
-        item_id,
-        problems = problems.join("; "),
-        "source item skipped: it is not a valid document"
-    );
-}

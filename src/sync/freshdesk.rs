@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::domain::DocumentInput;
 
-use super::document::{log_skipped_item, synced_document};
+use super::document::synced_document;
 use super::pages::{Page, PageError, PageFetcher};
 use super::plan::Pulled;
 use super::state::SavedCursor;
@@ -103,13 +103,8 @@ impl FreshdeskSource {
             updated_at: article.updated_at,
             ..DocumentInput::default()
         };
-        match synced_document(input, article.description.as_deref()) {
-            Ok(document) => pulled.documents.push(document),
-            Err(problems) => {
-                log_skipped_item("freshdesk", &id, &problems);
-                pulled.skipped += 1;
-            }
-        }
+        let document = synced_document(input, article.description.as_deref());
+        pulled.take("freshdesk", &id, document);
     }
 }
 

@@ -4,7 +4,7 @@
 //! - a document that differs from the one held (or is new) is upserted; an identical
 //!   one is left alone;
 //! - an item the source reports as draft, unpublished or deleted is removed, and so are
-//!   the lessons of a removed course;
+//!   the lessons of a removed course and the lessons a listed course no longer lists;
 //! - a full listing also removes what deflect holds from the source but the source no
 //!   longer lists (incremental feeds do not report deletions).
 //!
@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::content::ContentChange;
-use crate::domain::{ContentDocument, ContentId};
+use crate::domain::{ContentDocument, ContentId, FieldProblem};
 
 use super::state::{SavedCursor, SyncMode};
 
@@ -26,6 +26,9 @@ pub struct Pulled {
     pub removed_ids: Vec<String>,
     /// Ids of removed courses: their lessons are removed too.
     pub removed_course_ids: Vec<String>,
+    /// Ids of courses listed with all their lessons: held lessons of theirs that are not
+    /// listed are removed.
+    pub complete_course_ids: Vec<String>,
     /// Items read but not taken (invalid, or in a locale not synced).
     pub skipped: usize,
     pub pages: usize,
@@ -33,6 +36,38 @@ pub struct Pulled {
     pub cursor: SavedCursor,
     /// The source answered that nothing changed (304).
     pub not_modified: bool,
+}
+
+impl Pulled {
+    /// Takes the document built from source item `id`, or, when the item is not a valid
+    /// document, logs why, counts it as skipped and removes any older version of it (an
+    /// item that became invalid is not suggested in its old form); returns whether it
+    /// was taken.
+    pub fn take(
+        &mut self,
+        source: &str,
+        id: &str,
+        document: Result<ContentDocument, Vec<FieldProblem>>,
+    ) -> bool {
+        match document {
+            Ok(document) => {
+                self.documents.push(document);
+                true
+            }
+            Err(problems) => {
+                let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                tracing::warn!(
+                    source,
+                    item_id = id,
+                    problems = problems.join("; "),
+                    "source item skipped: it is not a valid document"
+                );
+                self.skipped += 1;
+                self.removed_ids.push(id.to_owned());
+                false
+            }
+        }
+    }
 }
 
 /// The changes of one run and what they amount to.
@@ -69,15 +104,20 @@ pub fn plan_changes(pulled: &Pulled, held: &[ContentDocument], mode: SyncMode) -
         .iter()
         .map(String::as_str)
         .collect();
+    let complete_courses: HashSet<&str> = pulled
+        .complete_course_ids
+        .iter()
+        .map(String::as_str)
+        .collect();
     for document in held {
         let id = document.id.as_str();
         let reported_removed = removed.contains(id) && !listed.contains(id);
-        let course_removed = document
-            .course_id
-            .as_deref()
-            .is_some_and(|course| removed_courses.contains(course));
+        let course = document.course_id.as_deref();
+        let course_removed = course.is_some_and(|course| removed_courses.contains(course));
+        let left_its_course =
+            course.is_some_and(|course| complete_courses.contains(course)) && !listed.contains(id);
         let no_longer_listed = mode == SyncMode::Full && !listed.contains(id);
-        if !(reported_removed || course_removed || no_longer_listed) {
+        if !(reported_removed || course_removed || left_its_course || no_longer_listed) {
             continue;
         }
         let Ok(content_id) = ContentId::parse(id) else {
@@ -178,6 +218,27 @@ mod tests {
 
         // Assert
         assert_eq!(change_ids(&plan), ["-fd-2"]);
+    }
+
+    #[test]
+    fn a_lesson_a_listed_course_no_longer_lists_is_removed_even_incrementally() {
+        // Arrange
+        let held = [
+            document("lms-lesson-1", "Kept", Some("lms-course-7")),
+            document("lms-lesson-2", "Dropped", Some("lms-course-7")),
+            document("lms-lesson-3", "Other course", Some("lms-course-8")),
+        ];
+        let pulled = Pulled {
+            documents: vec![document("lms-lesson-1", "Kept", Some("lms-course-7"))],
+            complete_course_ids: vec!["lms-course-7".to_owned()],
+            ..Pulled::default()
+        };
+
+        // Act
+        let plan = plan_changes(&pulled, &held, SyncMode::Incremental);
+
+        // Assert
+        assert_eq!(change_ids(&plan), ["-lms-lesson-2"]);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::domain::DocumentInput;
 
-use super::document::{log_skipped_item, synced_document};
+use super::document::synced_document;
 use super::pages::{Page, PageError, PageFetcher};
 use super::plan::Pulled;
 use super::state::{SavedCursor, SyncMode};
@@ -166,14 +166,10 @@ impl ZendeskSource {
             updated_at: article.updated_at,
             ..DocumentInput::default()
         };
-        match synced_document(input, article.body.as_deref()) {
-            Ok(document) => pulled.documents.push(document),
-            Err(problems) => {
-                log_skipped_item("zendesk", &id, &problems);
-                pulled.skipped += 1;
-                // An article that became invalid is not suggested in its old form.
-                pulled.removed_ids.push(id);
-            }
-        }
+        pulled.take(
+            "zendesk",
+            &id,
+            synced_document(input, article.body.as_deref()),
+        );
     }
 }

@@ -188,6 +188,15 @@ impl FakeSources {
         self.with_content(|content| content.faults.push_back((target_part.to_owned(), fault)));
     }
 
+    /// Makes the next request whose path and query contain `target_part` answer 429
+    /// with `Retry-After: <seconds>`.
+    pub fn rate_limit_next(&self, target_part: &str, seconds: u64) {
+        let fault = Fault::TooManyRequests {
+            retry_after_seconds: seconds,
+        };
+        self.fail_next(target_part, fault);
+    }
+
     pub fn requests(&self) -> Vec<SourceRequest> {
         self.with_content(|content| content.requests.clone())
     }

@@ -206,12 +206,7 @@ async fn a_rate_limited_page_is_waited_out_as_retry_after_asks_and_the_sync_succ
     // Arrange
     let sources = help_center_with_articles().await;
     let app = spawn_app_with_sources_and(&sources, |_| {}).await;
-    sources.fail_next(
-        "page=2",
-        Fault::TooManyRequests {
-            retry_after_seconds: 1,
-        },
-    );
+    sources.rate_limit_next("page=2", 1);
 
     // Act
     let started = Instant::now();
@@ -425,12 +420,7 @@ async fn freshdesk_articles_flow_into_suggestions_and_drafted_or_deleted_ones_ar
     // Arrange
     let sources = freshdesk_with_articles().await;
     let app = spawn_app_with_sources_and(&sources, |_| {}).await;
-    sources.fail_next(
-        "/folders/70/articles",
-        Fault::TooManyRequests {
-            retry_after_seconds: 1,
-        },
-    );
+    sources.rate_limit_next("/folders/70/articles", 1);
 
     // Act 1
     let first = app.sync_source("freshdesk", false).await;
@@ -561,12 +551,7 @@ async fn catalog_courses_and_lessons_flow_into_suggestions_with_their_course() {
     // Arrange
     let sources = catalog_with_courses().await;
     let app = spawn_app_with_sources_and(&sources, |_| {}).await;
-    sources.fail_next(
-        "page=2",
-        Fault::TooManyRequests {
-            retry_after_seconds: 1,
-        },
-    );
+    sources.rate_limit_next("page=2", 1);
 
     // Act
     let summary = app.sync_source("catalog", false).await;
@@ -766,12 +751,7 @@ async fn the_sync_command_prints_a_summary_and_logs_no_credential_even_at_debug(
     // Arrange: the CLI with acme's sources, one rate-limited page and debug logs.
     let sources = help_center_with_articles().await;
     sources.put_freshdesk_folder(7, 70, "Getting started");
-    sources.fail_next(
-        "page=2",
-        Fault::TooManyRequests {
-            retry_after_seconds: 0,
-        },
-    );
+    sources.rate_limit_next("page=2", 0);
     let directory = tempfile::tempdir().unwrap();
     let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
     let settings_file = directory.path().join("sync.toml");
