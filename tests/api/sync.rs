@@ -75,6 +75,32 @@ async fn help_center_with_articles() -> FakeSources {
     sources
 }
 
+/// Publishes articles 107 and 108, changed after everything `help_center_with_articles`
+/// has.
+fn publish_two_new_articles(sources: &FakeSources) {
+    let new_articles = [
+        (
+            107,
+            "Connect the calendar",
+            "<p>Link Google calendar to see deadlines.</p>",
+        ),
+        (
+            108,
+            "Mobile app",
+            "<p>Install the mobile app from the store.</p>",
+        ),
+    ];
+    for (offset, (id, title, body)) in new_articles.into_iter().enumerate() {
+        sources.put_zendesk_article(zendesk_article(
+            id,
+            "en-us",
+            title,
+            body,
+            T0 + 31 + offset as i64,
+        ));
+    }
+}
+
 fn ids_of(suggestions: &crate::helpers::Suggestions) -> Vec<String> {
     suggestions.ids().into_iter().map(str::to_owned).collect()
 }
@@ -241,20 +267,7 @@ async fn a_malformed_page_fails_the_sync_and_leaves_index_and_cursor_as_they_wer
         "<p>Send invitations to colleagues by email.</p>",
         T0 + 30,
     ));
-    sources.put_zendesk_article(zendesk_article(
-        107,
-        "en-us",
-        "Connect the calendar",
-        "<p>Link Google calendar to see deadlines.</p>",
-        T0 + 31,
-    ));
-    sources.put_zendesk_article(zendesk_article(
-        108,
-        "en-us",
-        "Mobile app",
-        "<p>Install the mobile app from the store.</p>",
-        T0 + 32,
-    ));
+    publish_two_new_articles(&sources);
     sources.fail_next("page=2", Fault::MalformedPage);
     sources.clear_requests();
 
@@ -286,20 +299,7 @@ async fn after_a_failed_run_the_previous_content_is_still_suggested_and_the_new_
     let sources = help_center_with_articles().await;
     let app = spawn_app_with_sources_and(&sources, |_| {}).await;
     app.sync_source("zendesk", false).await;
-    sources.put_zendesk_article(zendesk_article(
-        107,
-        "en-us",
-        "Connect the calendar",
-        "<p>Link Google calendar to see deadlines.</p>",
-        T0 + 31,
-    ));
-    sources.put_zendesk_article(zendesk_article(
-        108,
-        "en-us",
-        "Mobile app",
-        "<p>Install the mobile app from the store.</p>",
-        T0 + 32,
-    ));
+    publish_two_new_articles(&sources);
     sources.put_zendesk_article(zendesk_article(
         109,
         "en-us",
