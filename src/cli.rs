@@ -1,4 +1,4 @@
-//! The command line: `serve`, `index` and `eval`.
+//! The command line: `serve`, `index`, `sync` and `eval`.
 
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
@@ -11,9 +11,11 @@ use crate::configuration::{config_directory, load_settings, Settings};
 use crate::content::ContentStore;
 use crate::domain::TenantId;
 use crate::eval::{evaluate, format_feedback_simulation, format_report, simulate_feedback};
+use crate::events::keys::KeySpace;
 use crate::ndjson::{LineSplitter, SplitLine};
 use crate::search::{ContentIndex, IndexWriterHandle};
-use crate::startup::Application;
+use crate::startup::{sync_service, Application};
+use crate::sync::SourceKind;
 use crate::telemetry::init_telemetry;
 
 #[derive(Debug, Parser)]
@@ -43,6 +45,22 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
         file: PathBuf,
+    },
+    /// Runs the content sync of the configured sources once, offline (the service must
+    /// not be running on the same index; a running service syncs by itself and on
+    /// `POST /v1/sync`), and prints what each run did.
+    Sync {
+        /// Only this tenant's sources (default: every tenant's).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only this source: zendesk, freshdesk or catalog.
+        #[arg(long)]
+        source: Option<String>,
+        /// List everything the sources have, removing what they deleted.
+        #[arg(long)]
+        full: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Runs a labelled relevance set through the production search path.
     Eval {
@@ -75,6 +93,17 @@ pub fn run(cli: Cli) -> ExitCode {
             config,
             file,
         } => index_file(config.as_deref(), &tenant, &file),
+        Command::Sync {
+            tenant,
+            source,
+            full,
+            config,
+        } => run_sync(
+            config.as_deref(),
+            tenant.as_deref(),
+            source.as_deref(),
+            full,
+        ),
         Command::Eval {
             corpus,
             queries,
@@ -181,6 +210,71 @@ fn index_file(extra_file: Option<&Path>, tenant: &str, file: &Path) -> anyhow::R
         anyhow::bail!("no line could be indexed");
     }
     Ok(())
+}
+
+fn run_sync(
+    extra_file: Option<&Path>,
+    tenant: Option<&str>,
+    source: Option<&str>,
+    full: bool,
+) -> anyhow::Result<()> {
+    let settings = settings_with_telemetry(extra_file)?;
+    let tenant = tenant
+        .map(TenantId::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let source = source
+        .map(|raw| {
+            SourceKind::parse(raw)
+                .ok_or_else(|| anyhow::anyhow!("--source must be zendesk, freshdesk or catalog"))
+        })
+        .transpose()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        let index = ContentIndex::open_or_create(&settings.index.path)?;
+        let (writer, _writer_thread) = IndexWriterHandle::start(&index, settings.index.writer_options())
+            .context("failed to open the index for writing (is `deflect serve` using it?)")?;
+        let key_space = KeySpace::new(&settings.events.key_prefix).map_err(anyhow::Error::msg)?;
+        let sync = sync_service(&settings, &key_space, ContentStore::new(index, writer))?;
+        let mut runs = Vec::new();
+        for (source_tenant, kind) in sync.configured_sources() {
+            let tenant_matches = tenant.as_ref().is_none_or(|wanted| *wanted == source_tenant);
+            if tenant_matches && source.is_none_or(|wanted| wanted == kind) {
+                runs.push((source_tenant, kind));
+            }
+        }
+        if runs.is_empty() {
+            anyhow::bail!("no enabled source matches (see [tenants.<id>.sources] in the settings)");
+        }
+        let mut failures = 0;
+        for (run_tenant, kind) in runs {
+            match sync.sync(&run_tenant, kind, full).await {
+                Ok(summary) => println!(
+                    "{} {}: {:?} sync, {} upserted, {} deleted, {} unchanged, {} skipped, {} pages{}",
+                    summary.tenant,
+                    kind.as_str(),
+                    summary.mode,
+                    summary.upserted,
+                    summary.deleted,
+                    summary.unchanged,
+                    summary.skipped,
+                    summary.pages,
+                    if summary.not_modified { " (not modified)" } else { "" },
+                ),
+                Err(error) => {
+                    failures += 1;
+                    eprintln!("{run_tenant} {}: failed: {}", kind.as_str(), crate::error::error_chain(&error));
+                }
+            }
+        }
+        if failures > 0 {
+            anyhow::bail!("{failures} source(s) failed; their index content and cursors are unchanged");
+        }
+        Ok(())
+    })
 }
 
 fn run_eval(

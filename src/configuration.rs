@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::events::feedback::FeedbackSettings;
 use crate::search::query::SearchTuning;
 use crate::search::writer::WriterOptions;
+use crate::sync::{SourceSettings, SyncSettings};
 use crate::training::{LmsSettings, TrainingSettings};
 use crate::webhooks::settings::{
     FreshdeskSettings, GenericWebhookSettings, WebhookSettings, ZendeskSettings,
@@ -33,6 +34,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Ticket-to-training and the ROI report, `[training]`.
     pub training: TrainingSettings,
+    /// Content sync from knowledge bases and LMS catalogs, `[sync]`.
+    pub sync: SyncSettings,
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantSettings>,
 }
@@ -194,6 +197,9 @@ pub struct TenantSettings {
     /// Completions and enrollments from the tenant's LMS, `[tenants.<id>.lms]`.
     #[serde(default)]
     pub lms: Option<LmsSettings>,
+    /// Where the tenant's content is synced from, `[tenants.<id>.sources.*]`.
+    #[serde(default)]
+    pub sources: SourceSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,7 +4,7 @@
 use tantivy::collector::TopDocs;
 use tantivy::query::TermQuery;
 use tantivy::schema::IndexRecordOption;
-use tantivy::{TantivyDocument, Term};
+use tantivy::{DocSet, TantivyDocument, Term};
 
 use crate::domain::{ContentDocument, ContentId, TenantId};
 use crate::search::document::{index_document, StoredDocument};
@@ -125,6 +125,20 @@ impl ContentStore {
         Ok(true)
     }
 
+    /// Returns every document of `tenant` whose id starts with `id_prefix` (content sync
+    /// compares what a source has with what deflect holds from it).
+    pub async fn documents_with_id_prefix(
+        &self,
+        tenant: &TenantId,
+        id_prefix: &str,
+    ) -> Result<Vec<ContentDocument>, StoreError> {
+        let index = self.index.clone();
+        let key_prefix = terms_key(tenant, id_prefix);
+        let documents =
+            spawn_blocking_in_span(move || find_with_key_prefix(&index, &key_prefix)).await??;
+        Ok(documents)
+    }
+
     /// Returns how many documents `tenant` has.
     pub fn count(&self, tenant: &TenantId) -> Result<u64, IndexError> {
         self.index.num_documents_of(tenant)
@@ -132,6 +146,9 @@ impl ContentStore {
 }
 
 /// One change to a tenant's content, as [`ContentStore::apply_changes`] takes it.
+// Most changes of a batch are upserts; boxing every document to shrink the rare delete
+// would add an allocation per document.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ContentChange {
     /// Adds the document or replaces the one with its id.
@@ -225,6 +242,49 @@ fn find_stored(index: &ContentIndex, key: &str) -> Result<Option<StoredDocument>
     StoredDocument::from_indexed(&indexed, fields.source)
 }
 
+/// Reads the live documents whose key starts with `key_prefix`, walking the key terms
+/// of each segment from the prefix on (deleted documents are skipped).
+fn find_with_key_prefix(
+    index: &ContentIndex,
+    key_prefix: &str,
+) -> Result<Vec<ContentDocument>, IndexError> {
+    let fields = index.schema.fields;
+    let searcher = index.reader.searcher();
+    let mut documents = Vec::new();
+    for (segment_ordinal, segment) in searcher.segment_readers().iter().enumerate() {
+        let keys = segment.inverted_index(fields.key)?;
+        let mut terms = keys
+            .terms()
+            .range()
+            .ge(key_prefix.as_bytes())
+            .into_stream()
+            .map_err(tantivy::TantivyError::from)?;
+        while terms.advance() {
+            if !terms.key().starts_with(key_prefix.as_bytes()) {
+                break;
+            }
+            let mut postings = keys
+                .read_postings_from_terminfo(terms.value(), IndexRecordOption::Basic)
+                .map_err(tantivy::TantivyError::from)?;
+            let mut doc_id = postings.doc();
+            while doc_id != tantivy::TERMINATED {
+                let is_alive = segment
+                    .alive_bitset()
+                    .is_none_or(|alive| alive.is_alive(doc_id));
+                if is_alive {
+                    let address = tantivy::DocAddress::new(segment_ordinal as u32, doc_id);
+                    let indexed: TantivyDocument = searcher.doc(address)?;
+                    if let Some(stored) = StoredDocument::from_indexed(&indexed, fields.source)? {
+                        documents.push(stored.document);
+                    }
+                }
+                doc_id = postings.advance();
+            }
+        }
+    }
+    Ok(documents)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +301,19 @@ mod tests {
                     .expect("the line holds a document")
             })
             .collect()
+    }
+
+    /// A store on a fresh index (gone with the returned directory).
+    fn store_in_a_temporary_directory() -> (tempfile::TempDir, ContentStore) {
+        let directory = tempfile::tempdir().unwrap();
+        let index = ContentIndex::open_or_create(directory.path()).unwrap();
+        let options = WriterOptions {
+            memory_budget_bytes: 50 * 1024 * 1024,
+            threads: 1,
+            max_operations_per_commit: usize::MAX,
+        };
+        let (writer, _writer_thread) = IndexWriterHandle::start(&index, options).unwrap();
+        (directory, ContentStore::new(index, writer))
     }
 
     #[test]
@@ -277,15 +350,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn changes_apply_in_one_commit_and_the_last_change_of_an_id_wins() {
         // Arrange
-        let directory = tempfile::tempdir().unwrap();
-        let index = ContentIndex::open_or_create(directory.path()).unwrap();
-        let options = WriterOptions {
-            memory_budget_bytes: 50 * 1024 * 1024,
-            threads: 1,
-            max_operations_per_commit: usize::MAX,
-        };
-        let (writer, _writer_thread) = IndexWriterHandle::start(&index, options).unwrap();
-        let store = ContentStore::new(index, writer);
+        let (_directory, store) = store_in_a_temporary_directory();
         let tenant = TenantId::parse("acme").unwrap();
         let batch = documents(3);
         store.upsert(&tenant, batch.clone()).await.unwrap();
@@ -311,6 +376,32 @@ mod tests {
         assert!(store.get(&tenant, &id_of(1)).await.unwrap().is_none());
         assert!(store.get(&tenant, &id_of(2)).await.unwrap().is_none());
         assert_eq!(store.count(&tenant).unwrap(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn documents_with_an_id_prefix_are_found_live_and_only_of_their_tenant() {
+        // Arrange
+        let (_directory, store) = store_in_a_temporary_directory();
+        let acme = TenantId::parse("acme").unwrap();
+        let globex = TenantId::parse("globex").unwrap();
+        let mut batch = documents(4);
+        batch[0].id = "zd-1-en".to_owned();
+        batch[1].id = "zd-2-en".to_owned();
+        batch[2].id = "zd-3-en".to_owned();
+        store.upsert(&acme, batch.clone()).await.unwrap();
+        store.upsert(&globex, batch[..1].to_vec()).await.unwrap();
+        store
+            .delete(&acme, &ContentId::parse("zd-2-en").unwrap())
+            .await
+            .unwrap();
+
+        // Act
+        let found = store.documents_with_id_prefix(&acme, "zd-").await.unwrap();
+
+        // Assert
+        let mut ids: Vec<&str> = found.iter().map(|document| document.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["zd-1-en", "zd-3-en"]);
     }
 
     #[test]

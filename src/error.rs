@@ -44,6 +44,10 @@ pub enum ErrorCode {
     HelpdeskNotConfigured,
     InvalidActiveCustomers,
     TrainingUnavailable,
+    SyncSourceNotConfigured,
+    SyncInProgress,
+    SyncSourceFailed,
+    SyncUnavailable,
     Internal,
 }
 
@@ -82,13 +86,18 @@ impl ErrorCode {
                 ErrorType::InvalidRequest,
             ),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorType::InvalidRequest),
-            ContentNotFound | RouteNotFound | LinkNotFound | AssignmentNotFound => {
-                (StatusCode::NOT_FOUND, ErrorType::InvalidRequest)
+            ContentNotFound
+            | RouteNotFound
+            | LinkNotFound
+            | AssignmentNotFound
+            | SyncSourceNotConfigured => (StatusCode::NOT_FOUND, ErrorType::InvalidRequest),
+            HelpdeskNotConfigured | SyncInProgress => {
+                (StatusCode::CONFLICT, ErrorType::InvalidRequest)
             }
-            HelpdeskNotConfigured => (StatusCode::CONFLICT, ErrorType::InvalidRequest),
+            SyncSourceFailed => (StatusCode::BAD_GATEWAY, ErrorType::System),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorType::InvalidRequest),
             IndexUnavailable | EventQueueFull | EventSpoolFull | StatsUnavailable
-            | WebhookUnavailable | LinkUnavailable | TrainingUnavailable => {
+            | WebhookUnavailable | LinkUnavailable | TrainingUnavailable | SyncUnavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, ErrorType::System)
             }
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, ErrorType::Internal),
@@ -101,7 +110,8 @@ impl ErrorCode {
             ErrorCode::IndexUnavailable | ErrorCode::EventQueueFull => Some("1"),
             ErrorCode::StatsUnavailable
             | ErrorCode::LinkUnavailable
-            | ErrorCode::TrainingUnavailable => Some("5"),
+            | ErrorCode::TrainingUnavailable
+            | ErrorCode::SyncUnavailable => Some("5"),
             ErrorCode::WebhookUnavailable => Some("10"),
             ErrorCode::EventSpoolFull => Some("30"),
             _ => None,

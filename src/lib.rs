@@ -19,6 +19,7 @@ pub mod search;
 pub mod search_threads;
 pub mod startup;
 pub mod suggest;
+pub mod sync;
 pub mod telemetry;
 pub mod text;
 pub mod tracked_links;

@@ -32,6 +32,9 @@ use crate::routes::{self, BodyLimits};
 use crate::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
 use crate::search_threads::SearchThreads;
 use crate::suggest::SuggestService;
+use crate::sync::scheduler::spawn_periodic_sync;
+use crate::sync::state::SyncState;
+use crate::sync::SyncService;
 use crate::tracked_links::LinkSigner;
 use crate::training::{TrainingSettings, TrainingStore};
 use crate::webhooks::deliveries::DeliveryLog;
@@ -63,6 +66,8 @@ pub struct AppState {
     /// Assignments, LMS progress, tickets per customer and active customers.
     pub training: TrainingStore,
     pub training_settings: TrainingSettings,
+    /// Content sync of the tenants' knowledge bases and catalogs.
+    pub sync: SyncService,
 }
 
 /// What the webhook and tracked-link routes share.
@@ -173,6 +178,7 @@ impl Application {
                 training: &training,
             },
         )?;
+        let sync = start_sync(&settings, &key_space, store.clone())?;
         let state = web::Data::new(AppState {
             suggest,
             store,
@@ -197,6 +203,7 @@ impl Application {
             cost_per_ticket,
             training,
             training_settings: settings.training.clone(),
+            sync,
         });
         let limits = BodyLimits {
             events_json_bytes: settings.events.body_limit_bytes,
@@ -417,6 +424,43 @@ fn start_webhooks(
         timestamp_tolerance_seconds: webhook_settings.timestamp_tolerance_seconds,
     };
     Ok((state, links))
+}
+
+/// Checks every tenant's content sources and, when `sync.enabled`, starts their periodic
+/// sync.
+fn start_sync(
+    settings: &Settings,
+    key_space: &KeySpace,
+    store: ContentStore,
+) -> anyhow::Result<SyncService> {
+    let sync = sync_service(settings, key_space, store)?;
+    if settings.sync.enabled {
+        spawn_periodic_sync(
+            sync.clone(),
+            Duration::from_secs(settings.sync.interval_seconds.max(1)),
+        );
+    }
+    Ok(sync)
+}
+
+/// Builds the sync service of `settings` over `store` (the service and `deflect sync`
+/// share it).
+pub fn sync_service(
+    settings: &Settings,
+    key_space: &KeySpace,
+    store: ContentStore,
+) -> anyhow::Result<SyncService> {
+    use anyhow::Context;
+
+    let state = SyncState::new(
+        &settings.redis.url,
+        key_space.clone(),
+        Duration::from_millis(settings.events.redis_timeout_ms),
+        Duration::from_secs(settings.sync.lock_seconds.max(1)),
+    );
+    SyncService::from_settings(&settings.sync, &settings.tenants, store, state)
+        .map_err(anyhow::Error::msg)
+        .context("invalid content sync settings")
 }
 
 /// Opens the spool, starts the event writer thread and the stats reader.

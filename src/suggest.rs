@@ -9,6 +9,7 @@ use crate::search::confidence::ConfidenceInputs;
 use crate::search::searcher::SearchOutcome;
 use crate::search::{ContentQuery, ContentSearcher, IndexError};
 use crate::search_threads::{SearchThreadError, SearchThreads};
+use crate::text::sections::fragment_of;
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +64,13 @@ pub struct Suggestion {
     pub id: String,
     pub kind: &'static str,
     pub title: String,
+    /// The document's URL; `#<anchor>` of the matched section added when the passage
+    /// that matched is in one (see `section`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The section of the document the suggestion opens at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub section: Option<SectionRef>,
     /// HTML: escaped text with matched words in `<mark>`.
     pub snippet: String,
     pub score: f32,
@@ -75,6 +81,12 @@ pub struct Suggestion {
     /// Why it matched: the draft's words (analysed forms, stop words left out) that the
     /// document contains, and the word being typed as `prefix*` when it matched.
     pub matched_terms: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionRef {
+    pub anchor: String,
+    pub title: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -171,11 +183,27 @@ fn into_suggestions(outcome: SearchOutcome) -> Suggestions {
                 id: course_id,
                 title: document.course_title,
             });
+            let section = hit.section.filter(|_| {
+                document
+                    .url
+                    .as_deref()
+                    .is_some_and(|url| !url.contains('#'))
+            });
+            let url = match (&section, document.url) {
+                (Some(section), Some(url)) => {
+                    Some(format!("{url}#{}", fragment_of(&section.anchor)))
+                }
+                (_, url) => url,
+            };
             Suggestion {
                 id: document.id,
                 kind: document.kind.as_str(),
                 title: document.title,
-                url: document.url,
+                url,
+                section: section.map(|section| SectionRef {
+                    anchor: section.anchor,
+                    title: section.title,
+                }),
                 snippet: hit.snippet,
                 score: (hit.score * 1000.0).round() / 1000.0,
                 duration_seconds: document.duration_seconds,

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+pub use crate::text::sections::ContentSection;
+
 /// A document's id as given by its source system: 1-200 bytes, no whitespace, control
 /// characters or `/` (so it is one URL path segment; percent-encode the rest).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -145,6 +147,10 @@ pub struct ContentDocument {
     pub tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// The headings of `body` (content sync sets them): a document with sections has a
+    /// body that is clean text already, and the sections' offsets are characters of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sections: Option<Vec<ContentSection>>,
 }
 
 const MAX_TITLE_CHARS: usize = 500;
@@ -274,6 +280,7 @@ impl ContentDocument {
             products,
             tags,
             updated_at,
+            sections: None,
         })
     }
 

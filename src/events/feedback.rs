@@ -376,6 +376,7 @@ mod tests {
             kind: "lesson",
             title: id.to_owned(),
             url: None,
+            section: None,
             snippet: String::new(),
             score,
             duration_seconds: None,

@@ -17,6 +17,7 @@
 //! | `day:<date>:gaps:<kind>` | sorted set | redacted drafts without suggestions or submitted anyway |
 //! | `delivery:<provider>:<digest>` | string, TTL | a processed webhook delivery (`webhooks.delivery_ttl_seconds`) |
 //! | `training:…` | | assignments, LMS progress, tickets per customer and active customers ([`training`]) |
+//! | `sync:<source>:…` | | content sync cursors and locks ([`sync`]) |
 //!
 //! The outbox of helpdesk API calls is shared by all tenants and has a hash tag of its
 //! own, `<prefix>{outbox}:`, so its scripts touch one slot:
@@ -26,6 +27,7 @@
 //! | `due` | sorted set | job ids by the time (ms) they are due or their lease ends |
 //! | `job:<job id>` | hash, TTL | the job (`job`), its `attempts`, `state` and `last_error` (`webhooks.outbox.job_ttl_seconds`) |
 
+mod sync;
 mod training;
 
 use sha2::Digest;
@@ -33,6 +35,7 @@ use time::Date;
 
 use crate::domain::TenantId;
 
+pub use sync::SyncKeys;
 pub use training::TrainingKeys;
 
 /// The per-lesson counters kept per day, in the order [`DayKeys::lessons`] holds them.

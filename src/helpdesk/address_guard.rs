@@ -1,6 +1,7 @@
 //! Keeps helpdesk API calls away from deflect's own network: a base URL that names, or
 //! resolves to, a loopback, private, link-local (cloud metadata) or otherwise
-//! non-public address is refused, unless `webhooks.outbox.allow_private_addresses`.
+//! non-public address is refused, unless `webhooks.outbox.allow_private_addresses` (for
+//! the outbox) or `sync.allow_private_addresses` (for content sync).
 //!
 //! Names are checked by the resolver the HTTP client connects with, at every call, so a
 //! name that resolved to a public address at startup and to a private one later (DNS
@@ -14,7 +15,7 @@ use reqwest::Url;
 
 /// A name or address refused because it is not a public internet address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{host} resolves to a loopback or private address ({address}); set webhooks.outbox.allow_private_addresses to allow it")]
+#[error("{host} resolves to a loopback or private address ({address}); set allow_private_addresses ([webhooks.outbox] or [sync]) to allow it")]
 pub struct ForbiddenAddress {
     pub host: String,
     pub address: IpAddr,
@@ -76,7 +77,7 @@ pub fn check_base_url(raw: &str, allow_private: bool) -> Result<Url, String> {
         "http" if allow_private => {}
         other => {
             return Err(format!(
-                "`{raw}` must use https (not {other}) unless webhooks.outbox.allow_private_addresses is set"
+                "`{raw}` must use https (not {other}) unless allow_private_addresses ([webhooks.outbox] or [sync]) is set"
             ))
         }
     }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -76,13 +76,27 @@ fn forbidden_cause(error: &reqwest::Error) -> Option<&ForbiddenAddress> {
 /// must see the addresses connected to) and, unless private addresses are allowed, the
 /// resolver that refuses them.
 pub fn http_client(settings: &OutboxSettings) -> reqwest::Result<reqwest::Client> {
+    guarded_http_client(
+        Duration::from_millis(settings.connect_timeout_ms),
+        Duration::from_millis(settings.request_timeout_ms),
+        settings.allow_private_addresses,
+    )
+}
+
+/// Builds an HTTP client as [`http_client`] does, with these timeouts (content sync has
+/// its own).
+pub fn guarded_http_client(
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    allow_private_addresses: bool,
+) -> reqwest::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
-        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
-        .timeout(Duration::from_millis(settings.request_timeout_ms))
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .user_agent(concat!("deflect/", env!("CARGO_PKG_VERSION")));
-    if !settings.allow_private_addresses {
+    if !allow_private_addresses {
         builder = builder.dns_resolver(PublicOnlyResolver);
     }
     builder.build()
@@ -93,7 +107,8 @@ pub fn http_client(settings: &OutboxSettings) -> reqwest::Result<reqwest::Client
 pub struct ApiAccount {
     http: reqwest::Client,
     base: Url,
-    authorization: SecretString,
+    /// `None` for APIs read without credentials (a public catalog feed).
+    authorization: Option<SecretString>,
     allow_private_addresses: bool,
 }
 
@@ -117,9 +132,43 @@ impl ApiAccount {
         ApiAccount {
             http,
             base,
-            authorization,
+            authorization: Some(authorization),
             allow_private_addresses,
         }
+    }
+
+    /// An account whose calls carry no `Authorization` header.
+    pub fn anonymous(
+        http: reqwest::Client,
+        base: Url,
+        allow_private_addresses: bool,
+    ) -> ApiAccount {
+        ApiAccount {
+            http,
+            base,
+            authorization: None,
+            allow_private_addresses,
+        }
+    }
+
+    /// Returns `reference` (a path, or an absolute URL such as an API's `next_page`)
+    /// resolved against the base URL, or `None` when it leaves the base's origin (the
+    /// account's credentials are never sent elsewhere).
+    pub fn same_origin_url(&self, reference: &str) -> Option<Url> {
+        let url = self.base.join(reference).ok()?;
+        let same_origin = url.scheme() == self.base.scheme()
+            && url.host_str() == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default();
+        same_origin.then_some(url)
+    }
+
+    /// Sends `GET url` (of this account's origin, see [`ApiAccount::same_origin_url`])
+    /// with `headers` and returns the answer when its status is a success or 304 Not
+    /// Modified; any other status is an error.
+    pub async fn get(&self, url: Url, headers: HeaderMap) -> Result<reqwest::Response, CallError> {
+        let request = self.http.get(url.clone()).headers(headers);
+        self.send(url, request, |status| status == StatusCode::NOT_MODIFIED)
+            .await
     }
 
     /// Sends a JSON call to `path` (from the base URL's root) and returns the answer
@@ -134,20 +183,31 @@ impl ApiAccount {
             .base
             .join(path)
             .expect("api paths are built from validated ids");
-        if !self.allow_private_addresses {
-            check_literal_host(&url).map_err(CallError::Forbidden)?;
-        }
-        let mut authorization = HeaderValue::from_str(self.authorization.expose_secret())
-            .expect("authorization values are built from checked credentials");
-        authorization.set_sensitive(true);
-        let mut request = self
-            .http
-            .request(method, url)
-            .header(AUTHORIZATION, authorization);
+        let mut request = self.http.request(method, url.clone());
         if let Some(body) = body {
             request = request
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_string());
+        }
+        self.send(url, request, |_| false).await
+    }
+
+    /// Sends `request` (to `url`) with the account's credentials; a status that is no
+    /// success and not `also_accepted` is an error carrying any `Retry-After`.
+    async fn send(
+        &self,
+        url: Url,
+        mut request: reqwest::RequestBuilder,
+        also_accepted: impl Fn(StatusCode) -> bool,
+    ) -> Result<reqwest::Response, CallError> {
+        if !self.allow_private_addresses {
+            check_literal_host(&url).map_err(CallError::Forbidden)?;
+        }
+        if let Some(authorization) = &self.authorization {
+            let mut value = HeaderValue::from_str(authorization.expose_secret())
+                .expect("authorization values are built from checked credentials");
+            value.set_sensitive(true);
+            request = request.header(AUTHORIZATION, value);
         }
         let response = request
             .send()
@@ -157,7 +217,7 @@ impl ApiAccount {
                 None => CallError::Transport(error.without_url()),
             })?;
         let status = response.status();
-        if status.is_success() {
+        if status.is_success() || also_accepted(status) {
             return Ok(response);
         }
         let retry_after = response

@@ -1,6 +1,8 @@
 //! The helpdesks deflect writes back to, one small reqwest client each (`zendesk`,
 //! `freshdesk`), the HTTP plumbing they share (`api`), the guard that keeps them off
-//! private addresses (`address_guard`) and the lessons comment they post (`comment`).
+//! private addresses (`address_guard`), the backoff of failed calls (`retry`) and the
+//! lessons comment they post (`comment`). Content sync (`crate::sync`) reads knowledge
+//! bases through the same plumbing.
 //!
 //! Calls are never made on a request's path: the outbox (`crate::outbox`) makes them,
 //! retries them and makes sure a retried comment is not posted twice.
@@ -9,6 +11,7 @@ pub mod address_guard;
 pub mod api;
 pub mod comment;
 pub mod freshdesk;
+pub mod retry;
 pub mod zendesk;
 
 use serde::{Deserialize, Serialize};

@@ -18,6 +18,7 @@ use crate::error::error_chain;
 use crate::events::answers::now_milliseconds;
 use crate::events::EventSink;
 use crate::helpdesk::comment::{assignment_comment, lessons_comment, CommentLesson, Language};
+use crate::helpdesk::retry::RetryPolicy;
 use crate::helpdesk::{CallError, HelpdeskClient};
 use crate::tracked_links::{LinkSigner, LinkTarget, TrackedLink};
 use crate::webhooks::settings::OutboxSettings;
@@ -264,18 +265,16 @@ impl OutboxWorker {
     /// The wait before the next attempt: the backoff, or the helpdesk's `Retry-After`
     /// (capped) when longer.
     fn next_wait(&self, attempt: u32, error: &AttemptError) -> Duration {
-        let backoff = jittered_backoff(
-            attempt,
-            self.settings.initial_backoff,
-            self.settings.max_backoff,
-        );
         let asked = match error {
             AttemptError::Call(call) => call.retry_after(),
             AttemptError::NotConfigured(_) => None,
         };
-        asked
-            .map(|asked| asked.min(self.settings.max_retry_after))
-            .map_or(backoff, |asked| asked.max(backoff))
+        let policy = RetryPolicy {
+            initial_backoff: self.settings.initial_backoff,
+            max_backoff: self.settings.max_backoff,
+            max_retry_after: self.settings.max_retry_after,
+        };
+        policy.wait_after(attempt, asked)
     }
 }
 
@@ -306,45 +305,6 @@ fn link(job: &OutboxJob, target: LinkTarget, language: Language) -> TrackedLink 
     }
 }
 
-/// The backoff after attempt `attempt` (1-based): `initial` doubled per attempt, capped
-/// at `max`, of which a random half is waited on top of the other half ("equal
-/// jitter"), so that retries of many jobs spread out but none comes back at once.
-pub fn jittered_backoff(attempt: u32, initial: Duration, max: Duration) -> Duration {
-    let doublings = attempt.saturating_sub(1).min(32);
-    let ceiling = initial
-        .saturating_mul(2u32.saturating_pow(doublings))
-        .min(max);
-    let half = ceiling / 2;
-    let jitter_ms = fastrand::u64(0..=duration_ms(half).max(0) as u64);
-    half + Duration::from_millis(jitter_ms)
-}
-
 fn duration_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_within_its_jitter_and_stops_at_the_cap() {
-        let initial = Duration::from_millis(1_000);
-        let max = Duration::from_secs(60);
-        for (attempt, ceiling_ms) in [
-            (1, 1_000),
-            (2, 2_000),
-            (3, 4_000),
-            (7, 60_000),
-            (40, 60_000),
-        ] {
-            for _ in 0..200 {
-                let wait = jittered_backoff(attempt, initial, max).as_millis();
-                assert!(
-                    wait >= ceiling_ms / 2 && wait <= ceiling_ms,
-                    "attempt {attempt}: {wait}"
-                );
-            }
-        }
-    }
 }

@@ -49,7 +49,7 @@ fn parse_path_id(raw: &str) -> Result<ContentId, ApiError> {
     })
 }
 
-fn store_error(error: StoreError) -> ApiError {
+pub(super) fn store_error(error: StoreError) -> ApiError {
     match error {
         StoreError::Write(WriteError::Stopped) => ApiError::new(
             ErrorCode::IndexUnavailable,

@@ -9,6 +9,7 @@ mod health;
 mod metrics;
 mod stats;
 mod suggest;
+mod sync;
 mod tickets;
 mod tracked_links;
 mod webhooks;
@@ -51,6 +52,7 @@ pub fn configure(
     tracked_links::configure(config);
     tickets::configure(config, limits);
     customers::configure(config, limits);
+    sync::configure(config);
 }
 
 /// JSON extractor settings with a body limit and the API's error contract.

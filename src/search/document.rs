@@ -58,11 +58,16 @@ impl StoredDocument {
 }
 
 fn plain_body_text(document: &ContentDocument) -> String {
-    let mut body_text = document
-        .body
-        .as_deref()
-        .map(normalize_content_text)
-        .unwrap_or_default();
+    let Some(body) = document.body.as_deref() else {
+        return String::new();
+    };
+    // A body with sections is clean text already, and their offsets point into it as
+    // it is.
+    let mut body_text = if document.sections.is_some() {
+        body.to_owned()
+    } else {
+        normalize_content_text(body)
+    };
     truncate_at_char_boundary(&mut body_text, MAX_INDEXED_BODY_BYTES);
     body_text
 }

@@ -23,6 +23,7 @@ use super::terms::{scope_of, scoped};
 use super::words::{resolve_words, ResolvedWord, TextFields};
 use crate::text::analysis::Analyzer;
 use crate::text::language::Language;
+use crate::text::sections::{section_at, ContentSection};
 
 /// Extra candidates read at most for excluded documents, however many there are.
 const MAX_EXTRA_CANDIDATES: usize = 200;
@@ -37,6 +38,9 @@ pub struct SearchHit {
     /// The draft's words (analysed, stop words left out) found in the document, and the
     /// word being typed as `prefix*` when it matched.
     pub matched_terms: Vec<String>,
+    /// The section of the body the snippet's first match is in, when the body has
+    /// sections.
+    pub section: Option<ContentSection>,
 }
 
 /// The answer to one query.
@@ -361,7 +365,15 @@ impl ContentSearcher {
         } else {
             body_text.as_str()
         };
-        let snippet = best_passage(snippet_source, analyzer, &targets).html;
+        let passage = best_passage(snippet_source, analyzer, &targets);
+        let section = match (&stored.document.sections, passage.first_match_offset) {
+            (Some(sections), Some(byte_offset)) if !body_text.is_empty() => {
+                let char_offset = body_text[..byte_offset].chars().count();
+                section_at(sections, char_offset).cloned()
+            }
+            _ => None,
+        };
+        let snippet = passage.html;
         if matches.prefix {
             if let Some(prefix) = &context.query.prefix {
                 matched_terms.push(format!("{prefix}*"));
@@ -372,6 +384,7 @@ impl ContentSearcher {
             score,
             snippet,
             matched_terms,
+            section,
         })
     }
 }

@@ -92,6 +92,9 @@ fn folded_starts_with(surface: &str, prefix: &str) -> bool {
 pub struct Snippet {
     /// HTML: the text escaped, matched words in `<mark>`, `…` where text was cut.
     pub html: String,
+    /// Byte offset in the text of the passage's first matched word; `None` when nothing
+    /// matched.
+    pub first_match_offset: Option<usize>,
 }
 
 /// Returns the best passage of `text` (the window with most distinct matched terms, the
@@ -107,6 +110,7 @@ pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>)
     if words.is_empty() {
         return Snippet {
             html: html_escape::encode_text(head(scanned, 200)).into_owned(),
+            first_match_offset: None,
         };
     }
 
@@ -141,10 +145,11 @@ pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>)
     // Start a little before the first match so the passage reads as a sentence, but
     // never so early that the window loses its last match.
     let window_words = &words[best_start..best_start + window];
-    let first_match = window_words
+    let first_match_in_window = window_words
         .iter()
-        .position(|(_, _, matched)| matched.is_some())
-        .map_or(best_start, |offset| best_start + offset);
+        .position(|(_, _, matched)| matched.is_some());
+    let first_match_offset = first_match_in_window.map(|offset| words[best_start + offset].0);
+    let first_match = first_match_in_window.map_or(best_start, |offset| best_start + offset);
     let last_match = window_words
         .iter()
         .rposition(|(_, _, matched)| matched.is_some())
@@ -187,7 +192,10 @@ pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>)
     if is_cut && sentence_end.is_none() {
         html.push('…');
     }
-    Snippet { html }
+    Snippet {
+        html,
+        first_match_offset,
+    }
 }
 
 fn head(text: &str, max_bytes: usize) -> &str {

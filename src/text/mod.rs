@@ -7,3 +7,4 @@ pub mod analysis;
 pub mod html;
 pub mod language;
 pub mod normalizer;
+pub mod sections;

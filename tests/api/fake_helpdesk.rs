@@ -12,16 +12,16 @@
 //! store the comment and still answer 500 (the answer lost on the way back).
 
 use std::collections::{HashMap, VecDeque};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
+
+use crate::local_server::LocalServer;
 
 /// Which helpdesk the server plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,34 +76,20 @@ struct Shared {
 pub struct FakeHelpdesk {
     pub base_url: String,
     shared: Arc<Shared>,
-    handle: ServerHandle,
+    _server: LocalServer,
 }
 
 impl FakeHelpdesk {
     pub async fn start(flavour: Flavour) -> FakeHelpdesk {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("no free port");
-        let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
             flavour,
             ledger: Mutex::new(Ledger::default()),
         });
-        let data = web::Data::from(shared.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .app_data(web::PayloadConfig::new(1 << 20))
-                .default_service(web::to(answer))
-        })
-        .workers(1)
-        .listen(listener)
-        .expect("failed to listen")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        let server = LocalServer::start(shared.clone(), answer);
         FakeHelpdesk {
-            base_url: format!("http://127.0.0.1:{port}"),
+            base_url: server.base_url.clone(),
             shared,
-            handle,
+            _server: server,
         }
     }
 
@@ -174,13 +160,6 @@ impl FakeHelpdesk {
             "gave up waiting for {what}; requests: {:#?}",
             self.requests()
         );
-    }
-}
-
-impl Drop for FakeHelpdesk {
-    fn drop(&mut self) {
-        let handle = self.handle.clone();
-        drop(handle.stop(false));
     }
 }
 

@@ -583,6 +583,9 @@ pub struct Suggestion {
     pub kind: String,
     pub title: String,
     pub url: Option<String>,
+    /// The section the URL opens at: `{"anchor", "title"}`.
+    #[serde(default)]
+    pub section: Option<Value>,
     pub snippet: String,
     pub score: f32,
     pub duration_seconds: Option<u32>,
@@ -642,7 +645,7 @@ pub async fn assert_api_error(
 fn error_type_of(status: StatusCode) -> &'static str {
     match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => "auth",
-        StatusCode::SERVICE_UNAVAILABLE => "system",
+        StatusCode::SERVICE_UNAVAILABLE | StatusCode::BAD_GATEWAY => "system",
         StatusCode::INTERNAL_SERVER_ERROR => "internal",
         _ => "invalid_request",
     }
