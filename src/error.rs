@@ -30,6 +30,8 @@ pub enum ErrorCode {
     RouteNotFound,
     MethodNotAllowed,
     IndexUnavailable,
+    ContentLogUnavailable,
+    ReindexInProgress,
     InvalidEventBatch,
     EventQueueFull,
     EventSpoolFull,
@@ -85,12 +87,18 @@ impl ErrorCode {
             ContentNotFound | RouteNotFound | LinkNotFound | AssignmentNotFound => {
                 (StatusCode::NOT_FOUND, ErrorType::InvalidRequest)
             }
-            HelpdeskNotConfigured => (StatusCode::CONFLICT, ErrorType::InvalidRequest),
-            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorType::InvalidRequest),
-            IndexUnavailable | EventQueueFull | EventSpoolFull | StatsUnavailable
-            | WebhookUnavailable | LinkUnavailable | TrainingUnavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, ErrorType::System)
+            HelpdeskNotConfigured | ReindexInProgress => {
+                (StatusCode::CONFLICT, ErrorType::InvalidRequest)
             }
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorType::InvalidRequest),
+            IndexUnavailable
+            | ContentLogUnavailable
+            | EventQueueFull
+            | EventSpoolFull
+            | StatsUnavailable
+            | WebhookUnavailable
+            | LinkUnavailable
+            | TrainingUnavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorType::System),
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, ErrorType::Internal),
         }
     }
@@ -100,6 +108,7 @@ impl ErrorCode {
         match self {
             ErrorCode::IndexUnavailable | ErrorCode::EventQueueFull => Some("1"),
             ErrorCode::StatsUnavailable
+            | ErrorCode::ContentLogUnavailable
             | ErrorCode::LinkUnavailable
             | ErrorCode::TrainingUnavailable => Some("5"),
             ErrorCode::WebhookUnavailable => Some("10"),

@@ -49,8 +49,15 @@ fn parse_path_id(raw: &str) -> Result<ContentId, ApiError> {
     })
 }
 
-fn store_error(error: StoreError) -> ApiError {
+pub(super) fn store_error(error: StoreError) -> ApiError {
     match error {
+        StoreError::Log(error) => {
+            tracing::warn!(%error, "content write refused: the content log is unavailable");
+            ApiError::new(
+                ErrorCode::ContentLogUnavailable,
+                "content changes are shared through redis, which does not answer; nothing was changed, retry shortly",
+            )
+        }
         StoreError::Write(WriteError::Stopped) => ApiError::new(
             ErrorCode::IndexUnavailable,
             "the index writer is not running; retry shortly",

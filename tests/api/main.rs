@@ -11,6 +11,7 @@ mod health;
 mod helpdesk_helpers;
 mod helpers;
 mod outage;
+mod replicas;
 mod roi;
 mod stalling_proxy;
 mod stats;

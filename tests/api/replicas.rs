@@ -1,0 +1,147 @@
+//! Several instances on one Redis serve the same content: writes through one reach the
+//! others through the content log, and a new instance starts from its snapshot.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{article, ndjson, spawn_app, spawn_app_with, TestApp};
+
+/// How long a change may take to reach another instance.
+const PROPAGATION_LIMIT: Duration = Duration::from_secs(2);
+
+/// Starts another instance with its own index on the Redis key prefix of `first`.
+async fn spawn_replica_of(first: &TestApp) -> TestApp {
+    let prefix = first.settings.events.key_prefix.clone();
+    spawn_app_with(move |settings| settings.events.key_prefix = prefix).await
+}
+
+/// Polls `app` until `acme`'s document `id` is (or, with `present` false, is no longer)
+/// found by a suggestion for `draft`; returns how long that took, failing after the limit.
+async fn time_until_suggested(app: &TestApp, draft: &str, id: &str, present: bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        let suggestions = app
+            .suggestions(&app.acme.suggest, &json!({ "subject": draft }))
+            .await;
+        if suggestions.ids().contains(&id) == present {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < PROPAGATION_LIMIT,
+            "{id} {} on the other instance within {PROPAGATION_LIMIT:?}",
+            if present {
+                "was not found"
+            } else {
+                "was still found"
+            }
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_put_through_one_instance_is_suggested_by_another_within_two_seconds() {
+    // Arrange
+    let first = spawn_app().await;
+    let second = spawn_replica_of(&first).await;
+
+    // Act
+    let response = first
+        .put_content(
+            &first.acme.admin,
+            "export-invoices",
+            &article(
+                "export-invoices",
+                "Export invoices as PDF",
+                "Open billing and choose export.",
+            ),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    let took =
+        time_until_suggested(&second, "export invoices as pdf", "export-invoices", true).await;
+    assert!(took < PROPAGATION_LIMIT, "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_and_bulk_uploads_reach_the_other_instance() {
+    // Arrange
+    let first = spawn_app().await;
+    let second = spawn_replica_of(&first).await;
+    let documents = [
+        article(
+            "reset-password",
+            "Reset your password",
+            "Use the forgot password link.",
+        ),
+        article(
+            "invite-teammates",
+            "Invite teammates",
+            "Send invitations from the team page.",
+        ),
+    ];
+    let response = first
+        .post_bulk(
+            &first.acme.admin,
+            "application/x-ndjson",
+            ndjson(&documents),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    time_until_suggested(&second, "invite teammates", "invite-teammates", true).await;
+    time_until_suggested(&second, "reset my password", "reset-password", true).await;
+
+    // Act
+    let deleted = second
+        .delete_content(&second.acme.admin, "reset-password")
+        .await;
+
+    // Assert
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    time_until_suggested(&first, "reset my password", "reset-password", false).await;
+    let on_first = first.get_content(&first.acme.admin, "reset-password").await;
+    assert_eq!(on_first.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_started_later_with_an_empty_index_catches_up_from_the_snapshot() {
+    // Arrange: content written, replaced and deleted before the third instance exists.
+    let first = spawn_app().await;
+    first
+        .put_documents(
+            &first.acme.admin,
+            &[
+                article("export-invoices", "Export invoices", "Old text."),
+                article(
+                    "close-account",
+                    "Close your account",
+                    "Settings, then close.",
+                ),
+                article(
+                    "export-invoices",
+                    "Export invoices as PDF",
+                    "Open billing and export.",
+                ),
+            ],
+        )
+        .await;
+    first
+        .delete_content(&first.acme.admin, "close-account")
+        .await;
+
+    // Act
+    let late = spawn_replica_of(&first).await;
+
+    // Assert
+    time_until_suggested(&late, "export invoices pdf", "export-invoices", true).await;
+    let replaced = late.get_content(&late.acme.admin, "export-invoices").await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+    let body: serde_json::Value = replaced.json().await.unwrap();
+    assert_eq!(body["title"], "Export invoices as PDF");
+    let deleted = late.get_content(&late.acme.admin, "close-account").await;
+    assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
+}
