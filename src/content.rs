@@ -29,15 +29,32 @@ pub enum StoreError {
     Log(#[from] ContentLogError),
     #[error("a blocking task failed")]
     Join(#[from] tokio::task::JoinError),
+    #[error(
+        "the change is in the content log at {position} but this instance has not applied it yet"
+    )]
+    NotYetApplied { position: LogPosition },
+}
+
+/// How long a write waits for this instance's follower to apply it.
+const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The content log a store writes through, and what this instance's follower has
+/// applied of it.
+#[derive(Clone)]
+pub struct LoggedWrites {
+    pub log: ContentLog,
+    /// The position the follower has applied up to.
+    pub applied: tokio::sync::watch::Receiver<LogPosition>,
 }
 
 /// Content writes and reads on the serving index generation. With a content log, a
-/// write is appended to the log first (so every instance gets it) and then applied here,
-/// so it is searchable on this instance when the call returns.
+/// write is appended to the log (so every instance gets it) and applied by this
+/// instance's follower like everybody else's, in log order; the call returns once that
+/// happened, so the change is searchable here when it returns.
 #[derive(Clone)]
 pub struct ContentStore {
     serving: ServingIndex,
-    log: Option<ContentLog>,
+    logged: Option<LoggedWrites>,
     /// Writes hold it shared; a rebuild takes it exclusively while it switches
     /// generations (and, without a content log, while it copies), so no write lands in
     /// a generation that is being replaced.
@@ -57,11 +74,12 @@ impl ContentStore {
         )
     }
 
-    /// A store of whatever generation `serving` serves, writing through `log` when given.
-    pub fn serving(serving: ServingIndex, log: Option<ContentLog>) -> ContentStore {
+    /// A store of whatever generation `serving` serves, writing through `logged` when
+    /// given.
+    pub fn serving(serving: ServingIndex, logged: Option<LoggedWrites>) -> ContentStore {
         ContentStore {
             serving,
-            log,
+            logged,
             write_gate: Default::default(),
         }
     }
@@ -71,7 +89,7 @@ impl ContentStore {
     }
 
     pub fn log(&self) -> Option<&ContentLog> {
-        self.log.as_ref()
+        self.logged.as_ref().map(|logged| &logged.log)
     }
 
     /// Returns the serving generation's index.
@@ -147,19 +165,29 @@ impl ContentStore {
     /// Applies `changes` to `tenant`'s documents in one commit: all of them become
     /// searchable together, or (when the commit fails) none does. Content sync relies on
     /// this so that a sync that fails halfway leaves the index as it was. With a content
-    /// log, the changes are appended to it first; when that fails nothing is applied.
+    /// log, the changes are appended to it as one batch (when that fails, nothing
+    /// changes anywhere) and the call returns once this instance applied the batch.
     pub async fn apply_changes(
         &self,
         tenant: &TenantId,
         changes: Vec<ContentChange>,
     ) -> Result<(), StoreError> {
-        let _write = self.write_gate.read().await;
-        if let Some(log) = &self.log {
-            log.append(tenant, &changes).await?;
+        let Some(logged) = &self.logged else {
+            let _write = self.write_gate.read().await;
+            return apply_to_generation(&self.serving.current(), tenant, changes, None).await;
+        };
+        let position = logged.log.append(tenant, &changes).await?;
+        // Applying only through the follower keeps one order on every instance, and
+        // applies each change once (a second application would leave a deleted copy
+        // that counts in the word statistics until segments merge).
+        let mut applied = logged.applied.clone();
+        let reached =
+            tokio::time::timeout(APPLY_WAIT, applied.wait_for(|applied| *applied >= position))
+                .await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(StoreError::NotYetApplied { position }),
         }
-        // The position is recorded by the follower, which applies the log in order;
-        // this early application only makes the change visible here at once.
-        apply_to_generation(&self.serving.current(), tenant, changes, None).await
     }
 
     /// Applies a batch read from the content log and records its position.

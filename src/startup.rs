@@ -14,7 +14,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::KeyRing;
 use crate::configuration::{Settings, TenantSettings};
-use crate::content::{apply_to_generation, ContentChange, ContentStore, StoreError};
+use crate::content::{apply_to_generation, ContentChange, ContentStore, LoggedWrites, StoreError};
 use crate::content_log::follower::ContentFollower;
 use crate::content_log::ContentLog;
 use crate::demo::{demo_documents, load_demo_catalog_if_empty, DemoPages};
@@ -32,7 +32,7 @@ use crate::outbox::{OutboxQueue, OutboxStore, OutboxWorker, WorkerSettings};
 use crate::redis_probe::RedisProbe;
 use crate::reindex::{open_current_generation, RebuildSources, Reindexer};
 use crate::routes::{self, BodyLimits};
-use crate::search::{ContentSearcher, IndexLayout, ServingIndex};
+use crate::search::{ContentSearcher, IndexLayout, LogPosition, ServingIndex};
 use crate::search_threads::SearchThreads;
 use crate::suggest::SuggestService;
 use crate::tracked_links::LinkSigner;
@@ -277,7 +277,9 @@ async fn start_content(settings: &Settings) -> anyhow::Result<(ContentStore, Rei
     } else {
         None
     };
-    let store = ContentStore::serving(ServingIndex::new(opened.generation), log.clone());
+    let (applied_sender, applied) = tokio::sync::watch::channel(LogPosition::START);
+    let logged = log.clone().map(|log| LoggedWrites { log, applied });
+    let store = ContentStore::serving(ServingIndex::new(opened.generation), logged);
     let reindexer = Reindexer::new(
         layout,
         writer_options,
@@ -286,15 +288,17 @@ async fn start_content(settings: &Settings) -> anyhow::Result<(ContentStore, Rei
             demo_tenant: demo_tenant.clone(),
         },
     );
-    let follower = log.map(|log| ContentFollower::new(store.clone(), log, reindexer.clone()));
-    let mut follower_opt = follower;
-    if let Some(follower) = follower_opt.as_mut() {
+    if let Some(log) = log {
+        let mut follower =
+            ContentFollower::new(store.clone(), log, reindexer.clone(), applied_sender);
         if let Err(error) = follower.catch_up().await {
             tracing::warn!(
                 error = format!("{:#}", anyhow::Error::new(error)),
                 "the content log is unavailable at startup; serving the index as it is and following the log once redis answers"
             );
         }
+        // Running before the demo load: logged writes return once the follower applied them.
+        follower.spawn();
     }
     if let Some(demo_tenant) = &demo_tenant {
         match load_demo_catalog_if_empty(&store, demo_tenant).await {
@@ -317,9 +321,6 @@ async fn start_content(settings: &Settings) -> anyhow::Result<(ContentStore, Rei
         }
     } else if opened.is_new && store.log().is_none() {
         tracing::info!("the index is new and the content log is off; it starts empty");
-    }
-    if let Some(follower) = follower_opt {
-        follower.spawn();
     }
     Ok((store, reindexer))
 }

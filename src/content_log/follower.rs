@@ -28,17 +28,38 @@ pub struct ContentFollower {
     reindexer: Reindexer,
     /// The position the serving index has applied; `None` until known.
     position: Option<LogPosition>,
+    /// Tells waiting writers how far the index has applied the log.
+    applied: tokio::sync::watch::Sender<LogPosition>,
 }
 
 impl ContentFollower {
-    pub fn new(store: ContentStore, log: ContentLog, reindexer: Reindexer) -> ContentFollower {
+    /// Follows `log` for `store`; `applied` is the sender of the store's
+    /// [`crate::content::LoggedWrites::applied`].
+    pub fn new(
+        store: ContentStore,
+        log: ContentLog,
+        reindexer: Reindexer,
+        applied: tokio::sync::watch::Sender<LogPosition>,
+    ) -> ContentFollower {
         let position = committed_position(&store.index().index);
         ContentFollower {
             store,
             log,
             reindexer,
             position,
+            applied,
         }
+    }
+
+    fn reached(&mut self, position: LogPosition) {
+        self.position = Some(position);
+        self.applied.send_if_modified(|applied| {
+            let is_further = position > *applied;
+            if is_further {
+                *applied = position;
+            }
+            is_further
+        });
     }
 
     /// Brings the index up to the log once, without waiting for new changes: a
@@ -82,12 +103,13 @@ impl ContentFollower {
     /// Applies one read of the stream; returns how many batches it applied.
     async fn step(&mut self, wait: bool) -> Result<usize, FollowError> {
         let position = self.usable_position().await?;
+        self.reached(position);
         let entries = self.log.read_after(position, wait).await?;
         let applied = entries.len();
         for entry in entries {
             let reached = entry.position;
             self.store.apply_logged(entry).await?;
-            self.position = Some(reached);
+            self.reached(reached);
         }
         Ok(applied)
     }
@@ -106,7 +128,7 @@ impl ContentFollower {
                 if self.store.index().num_documents() > 0 {
                     tracing::warn!("the content log is empty; this index's documents are not in it and other instances will not get them until they are written again");
                 }
-                self.position = Some(LogPosition::START);
+                self.reached(LogPosition::START);
                 return Ok(LogPosition::START);
             }
             None => {
@@ -122,7 +144,7 @@ impl ContentFollower {
             .as_deref()
             .and_then(LogPosition::parse)
             .unwrap_or(LogPosition::START);
-        self.position = Some(rebuilt_at);
+        self.reached(rebuilt_at);
         Ok(rebuilt_at)
     }
 }

@@ -509,6 +509,7 @@ impl TestApp {
             let read = match kind.as_str() {
                 "hash" => redis::cmd("HGETALL").arg(&key).clone(),
                 "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).clone(),
+                "set" => redis::cmd("SMEMBERS").arg(&key).clone(),
                 "stream" => redis::cmd("XRANGE").arg(&key).arg("-").arg("+").clone(),
                 _ => redis::cmd("GET").arg(&key).clone(),
             };

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod content;
+mod crash_during_reindex;
 mod events;
 mod fake_helpdesk;
 mod feedback;
@@ -11,6 +12,7 @@ mod health;
 mod helpdesk_helpers;
 mod helpers;
 mod outage;
+mod reindex;
 mod replicas;
 mod roi;
 mod stalling_proxy;
