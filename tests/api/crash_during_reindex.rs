@@ -1,7 +1,8 @@
 //! The real `deflect` binary, killed (SIGKILL) at random moments while it rebuilds the
 //! index (`deflect reindex`) or commits content (`deflect index`): every time, the index
 //! must open on its last good generation with every committed document, and whatever
-//! the killed process left behind must be cleaned up at the next open.
+//! the killed process left behind must be cleaned up at the next open. Also
+//! `deflect reindex` as the way to rebuild an index of another schema version.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -179,8 +180,38 @@ fn a_process_killed_at_random_points_of_rebuilds_and_commits_restarts_on_the_las
     }
 
     // The kills hit rebuilds in the middle, not only before or after them.
+    eprintln!(
+        "{KILLED_RUNS} runs killed; a whole rebuild took {rebuild_time:?}; {cleanups} kills left something to clean up"
+    );
     assert!(
         cleanups >= 3,
         "only {cleanups} kills left something to clean up"
     );
+}
+
+#[test]
+fn deflect_reindex_rebuilds_an_index_of_another_schema_version_that_serve_refuses() {
+    // Arrange: an index whose schema marker names another version.
+    let workspace = Workspace::new();
+    let catalog = workspace.catalog_file("catalog.ndjson", 0, 20);
+    workspace.run(&["index", "--tenant", "acme", catalog.to_str().unwrap()]);
+    let layout = IndexLayout::new(&workspace.index_path);
+    let old = layout.current().unwrap().unwrap();
+    std::fs::write(
+        old.path.join("deflect-schema.json"),
+        r#"{"schema_version": 999}"#,
+    )
+    .unwrap();
+    let refused = ContentIndex::open_or_create(&old.path)
+        .err()
+        .expect("refused");
+    assert!(refused.to_string().contains("deflect reindex"), "{refused}");
+
+    // Act
+    workspace.run(&["reindex"]);
+
+    // Assert
+    let (documents, _) = workspace.open_like_a_restart();
+    assert_eq!(documents, 20);
+    assert!(!old.path.exists(), "the old generation is removed");
 }
