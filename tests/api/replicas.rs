@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{article, ndjson, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    article, assert_api_error, ndjson, retry_after, spawn_app, spawn_app_with,
+    spawn_app_with_redis_down_and, TestApp,
+};
 
 /// How long a change may take to reach another instance.
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(2);
@@ -144,4 +147,45 @@ async fn an_instance_started_later_with_an_empty_index_catches_up_from_the_snaps
     assert_eq!(body["title"], "Export invoices as PDF");
     let deleted = late.get_content(&late.acme.admin, "close-account").await;
     assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn while_redis_is_down_content_writes_are_refused_and_suggestions_keep_working() {
+    // Arrange: the demo catalog is served from this instance's own load.
+    let app = spawn_app_with_redis_down_and(|settings| {
+        settings.demo.load_when_empty = true;
+        settings.demo.tenant = "acme".to_owned();
+    })
+    .await;
+
+    // Act
+    let write = app
+        .put_content(
+            &app.acme.admin,
+            "export-invoices",
+            &article("export-invoices", "Export invoices", "Open billing."),
+        )
+        .await;
+    let suggestions = app
+        .suggest(
+            &app.acme.suggest,
+            &json!({ "subject": "how do I reset my password" }),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(retry_after(&write).as_deref(), Some("5"));
+    assert_api_error(
+        write,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "content_log_unavailable",
+    )
+    .await;
+    assert_eq!(suggestions.status(), StatusCode::OK);
+    let missing = app.get_content(&app.acme.admin, "export-invoices").await;
+    assert_eq!(
+        missing.status(),
+        StatusCode::NOT_FOUND,
+        "nothing was applied"
+    );
 }
