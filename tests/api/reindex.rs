@@ -70,6 +70,19 @@ async fn suggestions_keep_being_answered_during_a_reindex(app: TestApp) {
         )],
     )
     .await;
+    let filler: Vec<Value> = (0..FILLER_DOCUMENTS)
+        .map(|number| {
+            article(
+                &format!("filler-{number}"),
+                &format!("Configure team setting {number}"),
+                "Open the admin console, choose teams and change the setting.",
+            )
+        })
+        .collect();
+    let uploaded = app
+        .post_bulk(&app.acme.admin, "application/x-ndjson", ndjson(&filler))
+        .await;
+    assert_eq!(uploaded.status(), StatusCode::OK);
     let before = generation_directories(&app.settings.index.path);
     let stop = Arc::new(AtomicBool::new(false));
 
