@@ -118,12 +118,16 @@ fn settings_with_telemetry(extra_file: Option<&Path>) -> anyhow::Result<Settings
     Ok(settings)
 }
 
-fn serve(extra_file: Option<&Path>) -> anyhow::Result<()> {
-    let settings = settings_with_telemetry(extra_file)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("failed to start the async runtime")?;
+        .context("failed to start the async runtime")
+}
+
+fn serve(extra_file: Option<&Path>) -> anyhow::Result<()> {
+    let settings = settings_with_telemetry(extra_file)?;
+    let runtime = async_runtime()?;
     runtime.block_on(async move {
         let application = Application::build(settings).await?;
         application.run_until_stopped().await?;
@@ -133,10 +137,7 @@ fn serve(extra_file: Option<&Path>) -> anyhow::Result<()> {
 
 fn reindex(extra_file: Option<&Path>) -> anyhow::Result<()> {
     let settings = settings_with_telemetry(extra_file)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")?;
+    let runtime = async_runtime()?;
     let sources = RebuildSources {
         log: content_log(&settings)?,
         demo_tenant: if settings.demo.load_when_empty {

@@ -96,10 +96,7 @@ pub fn open_current_generation(
     layout: &IndexLayout,
     options: WriterOptions,
 ) -> Result<OpenedGeneration, RebuildError> {
-    let directory_error = |source| RebuildError::Directory {
-        path: layout.root().to_owned(),
-        source,
-    };
+    let directory_error = directory_error(layout.root());
     std::fs::create_dir_all(layout.root()).map_err(directory_error)?;
     for removed in layout.remove_leftovers().map_err(directory_error)? {
         tracing::info!(path = %removed.display(), "removed a leftover of an interrupted index write");
@@ -124,6 +121,14 @@ pub fn open_current_generation(
     Ok(OpenedGeneration { generation, is_new })
 }
 
+/// Returns a mapper of an I/O error on the index directory `path` to a [`RebuildError`].
+fn directory_error(path: &Path) -> impl Fn(std::io::Error) -> RebuildError + Copy + '_ {
+    move |source| RebuildError::Directory {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 fn open_served(
     number: u64,
     index: ContentIndex,
@@ -145,10 +150,7 @@ fn create_generation(
     options: WriterOptions,
     make_current: bool,
 ) -> Result<ServedGeneration, RebuildError> {
-    let directory_error = |source| RebuildError::Directory {
-        path: layout.root().to_owned(),
-        source,
-    };
+    let directory_error = directory_error(layout.root());
     let generation = layout.create_next().map_err(directory_error)?;
     let index = ContentIndex::open_or_create(&generation.path)?;
     if make_current {
@@ -266,10 +268,7 @@ pub async fn rebuild_offline(
 ) -> Result<RebuildReport, RebuildError> {
     let started = Instant::now();
     let layout = IndexLayout::new(root);
-    let directory_error = |source| RebuildError::Directory {
-        path: root.to_owned(),
-        source,
-    };
+    let directory_error = directory_error(root);
     std::fs::create_dir_all(root).map_err(directory_error)?;
     layout.remove_leftovers().map_err(directory_error)?;
     let previous = layout.current().map_err(directory_error)?;
