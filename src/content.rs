@@ -69,6 +69,7 @@ impl ContentStore {
                 number: 0,
                 index,
                 writer: Some(writer),
+                writer_thread: None,
             }),
             None,
         )

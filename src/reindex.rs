@@ -22,6 +22,7 @@ use crate::content_log::{ContentLog, ContentLogError};
 use crate::demo::demo_documents;
 use crate::domain::{ContentDocument, TenantId};
 use crate::search::document::StoredDocument;
+use crate::search::serving::retire;
 use crate::search::writer::WriterOptions;
 use crate::search::{
     ContentIndex, Generation, IndexError, IndexLayout, IndexWriterHandle, LogPosition,
@@ -134,12 +135,13 @@ fn open_served(
     index: ContentIndex,
     options: WriterOptions,
 ) -> Result<ServedGeneration, RebuildError> {
-    let (writer, _thread) =
+    let (writer, thread) =
         IndexWriterHandle::start(&index, options).map_err(RebuildError::Writer)?;
     Ok(ServedGeneration {
         number,
         index,
         writer: Some(writer),
+        writer_thread: Some(thread),
     })
 }
 
@@ -212,7 +214,7 @@ impl Reindexer {
             .generation(store.serving_index().current().number);
         let (built, mut position) =
             build_generation(&self.layout, self.options, &self.sources, Some(&previous)).await?;
-        let _paused = match pause_for_copy {
+        let paused = match pause_for_copy {
             Some(paused) => paused,
             None => store.pause_writes().await,
         };
@@ -239,7 +241,8 @@ impl Reindexer {
             })?;
         let documents = built.index.num_documents();
         let old = store.serving_index().replace(built);
-        drop(old);
+        drop(paused);
+        retire(old).await;
         if let Err(error) = self.layout.remove(&previous) {
             tracing::warn!(%error, path = %previous.path.display(), "failed to remove the old index generation; it goes at the next start");
         }
@@ -281,7 +284,7 @@ pub async fn rebuild_offline(
     let (built, position) = build_generation(&layout, options, sources, previous.as_ref()).await?;
     let new_generation = layout.generation(built.number);
     let documents = built.index.num_documents();
-    drop(built);
+    retire(Arc::new(built)).await;
     layout.switch_to(&new_generation).map_err(directory_error)?;
     if let Some(previous) = previous {
         layout.remove(&previous).map_err(directory_error)?;

@@ -83,6 +83,7 @@ impl ContentSearcher {
                 number: 0,
                 index,
                 writer: None,
+                writer_thread: None,
             }),
             tuning,
         )
