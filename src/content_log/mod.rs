@@ -173,35 +173,40 @@ impl ContentLog {
     }
 
     /// Returns whether entries after `position` were trimmed away, so following from
-    /// there would miss changes.
+    /// there would miss changes (Redis 7's `XINFO STREAM` fields).
     pub async fn has_trimmed_after(&self, position: LogPosition) -> Result<bool, ContentLogError> {
-        let info: redis::RedisResult<HashMap<String, redis::Value>> = self
+        let exists: (u64,) = self
+            .redis
+            .query(redis::pipe().cmd("EXISTS").arg(self.keys.changes()))
+            .await?;
+        if exists.0 == 0 {
+            return Ok(false);
+        }
+        let info: redis::Value = self
             .redis
             .run(|mut connection| {
                 let mut command = redis::cmd("XINFO");
                 command.arg("STREAM").arg(self.keys.changes());
                 async move { command.query_async(&mut connection).await }
             })
-            .await
-            .map(Ok)
-            .or_else(|error| match error {
-                RedisCallError::Redis(redis_error) => Ok(Err(redis_error)),
-                other => Err(other),
-            })?;
-        let Ok(info) = info else {
-            // No stream yet: nothing was trimmed.
+            .await?;
+        let fields = info_fields(info);
+        // Trimming does not move `max-deleted-entry-id` (only XDEL does), so: entries
+        // were removed, and the oldest left is newer than the position. (When the
+        // position is exactly the last removed entry this rebuilds without need; a
+        // follower that keeps up is never behind the oldest entry.)
+        let text = |field: &str| match fields.get(field) {
+            Some(redis::Value::BulkString(bytes)) => String::from_utf8(bytes.clone()).ok(),
+            Some(redis::Value::SimpleString(text)) => Some(text.clone()),
+            Some(redis::Value::Int(number)) => Some(number.to_string()),
+            _ => None,
+        };
+        let number = |field: &str| text(field).and_then(|value| value.parse::<u64>().ok());
+        let (Some(added), Some(length)) = (number("entries-added"), number("length")) else {
             return Ok(false);
         };
-        let max_deleted = info
-            .get("max-deleted-entry-id")
-            .and_then(|value| match value {
-                redis::Value::BulkString(bytes) => std::str::from_utf8(bytes).ok(),
-                redis::Value::SimpleString(text) => Some(text.as_str()),
-                _ => None,
-            })
-            .and_then(LogPosition::parse)
-            .unwrap_or(LogPosition::START);
-        Ok(max_deleted > position)
+        let oldest_left = text("recorded-first-entry-id").and_then(|id| LogPosition::parse(&id));
+        Ok(added > length && oldest_left.is_some_and(|oldest| oldest > position))
     }
 
     /// Reads up to `follow_batch_entries` batches after `position`, waiting up to
@@ -287,6 +292,36 @@ impl ContentLog {
             next_cursor: (next_cursor != 0).then_some(next_cursor),
         })
     }
+}
+
+/// Returns the fields of an `XINFO STREAM` answer (a map in RESP3, a flat list of
+/// names and values in RESP2).
+fn info_fields(info: redis::Value) -> HashMap<String, redis::Value> {
+    let name_of = |name: redis::Value| match name {
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        redis::Value::SimpleString(text) => Some(text),
+        _ => None,
+    };
+    let mut fields = HashMap::new();
+    match info {
+        redis::Value::Map(pairs) => {
+            for (name, value) in pairs {
+                if let Some(name) = name_of(name) {
+                    fields.insert(name, value);
+                }
+            }
+        }
+        redis::Value::Array(items) => {
+            let mut items = items.into_iter();
+            while let (Some(name), Some(value)) = (items.next(), items.next()) {
+                if let Some(name) = name_of(name) {
+                    fields.insert(name, value);
+                }
+            }
+        }
+        _ => {}
+    }
+    fields
 }
 
 fn parse_entry(entry: &redis::streams::StreamId) -> Result<LogEntry, ContentLogError> {

@@ -189,3 +189,83 @@ async fn while_redis_is_down_content_writes_are_refused_and_suggestions_keep_wor
         "nothing was applied"
     );
 }
+
+/// Writes an index into `index_path` as an instance that stopped long ago would have left
+/// it: one document the log never had, committed at a log position near the start.
+async fn index_of_an_instance_stopped_long_ago(settings: &deflect::configuration::Settings) {
+    use deflect::content::ContentStore;
+    use deflect::search::serving::retire;
+    use deflect::search::{IndexLayout, LogPosition, ServingIndex};
+
+    let opened = deflect::reindex::open_current_generation(
+        &IndexLayout::new(&settings.index.path),
+        settings.index.writer_options(),
+    )
+    .unwrap();
+    let serving = ServingIndex::new(opened.generation);
+    let store = ContentStore::serving(serving.clone(), None);
+    let stale = deflect::ndjson::parse_line(
+        br#"{"id": "stale-doc", "title": "Deleted while this instance was down"}"#,
+        1,
+    )
+    .unwrap()
+    .unwrap();
+    tokio::task::spawn_blocking(move || {
+        let acme = deflect::domain::TenantId::parse("acme").unwrap();
+        store.queue_blocking(&acme, &[stale]).unwrap();
+        let early = LogPosition {
+            milliseconds: 1,
+            sequence: 0,
+        };
+        store.commit_blocking_at(Some(early)).unwrap();
+    })
+    .await
+    .unwrap();
+    let generation = serving.current();
+    drop(serving);
+    retire(generation).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_position_was_trimmed_from_the_log_rebuilds_from_the_snapshot() {
+    // Arrange: one stream entry per document and a short stream, so it gets trimmed.
+    let first = spawn_app_with(|settings| settings.content_log.stream_max_len = 10).await;
+    let documents: Vec<_> = (0..250)
+        .map(|number| {
+            article(
+                &format!("filler-{number}"),
+                &format!("Team setting {number}"),
+                "Open the admin console.",
+            )
+        })
+        .collect();
+    first.put_documents(&first.acme.admin, &documents).await;
+    let directory = tempfile::tempdir().unwrap();
+    let mut stale_settings = first.settings.clone();
+    stale_settings.index.path = directory.path().join("index");
+    index_of_an_instance_stopped_long_ago(&stale_settings).await;
+
+    // Act
+    let prefix = first.settings.events.key_prefix.clone();
+    let index_path = stale_settings.index.path.clone();
+    let restarted = spawn_app_with(move |settings| {
+        settings.events.key_prefix = prefix;
+        settings.index.path = index_path;
+    })
+    .await;
+
+    // Assert: the snapshot replaced the index; following the stream could not have
+    // removed the document the log never had.
+    let stale = restarted
+        .get_content(&restarted.acme.admin, "stale-doc")
+        .await;
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+    let first_document = restarted
+        .get_content(&restarted.acme.admin, "filler-0")
+        .await;
+    assert_eq!(first_document.status(), StatusCode::OK);
+    let last_document = restarted
+        .get_content(&restarted.acme.admin, "filler-249")
+        .await;
+    assert_eq!(last_document.status(), StatusCode::OK);
+}
