@@ -220,15 +220,16 @@ impl Reindexer {
         };
         if let (Some(log), Some(mut reached)) = (store.log(), position) {
             loop {
-                let entries = log.read_after(reached, false).await?;
-                if entries.is_empty() {
+                let read = log.read_after(reached, false).await?;
+                let Some(last_position) = read.last_position else {
                     break;
-                }
-                for entry in entries {
-                    reached = entry.position;
-                    apply_to_generation(&built, &entry.tenant, entry.changes, Some(reached))
+                };
+                for entry in read.entries {
+                    let entry_position = Some(entry.position);
+                    apply_to_generation(&built, &entry.tenant, entry.changes, entry_position)
                         .await?;
                 }
+                reached = last_position;
             }
             position = Some(reached);
         }

@@ -66,7 +66,7 @@ impl ContentFollower {
     /// snapshot rebuild when needed, then what the stream holds after the position.
     pub async fn catch_up(&mut self) -> Result<(), FollowError> {
         loop {
-            if self.step(false).await? == 0 {
+            if !self.step(false).await? {
                 return Ok(());
             }
         }
@@ -100,18 +100,21 @@ impl ContentFollower {
         });
     }
 
-    /// Applies one read of the stream; returns how many batches it applied.
-    async fn step(&mut self, wait: bool) -> Result<usize, FollowError> {
+    /// Applies one read of the stream; returns whether it found anything new.
+    async fn step(&mut self, wait: bool) -> Result<bool, FollowError> {
         let position = self.usable_position().await?;
         self.reached(position);
-        let entries = self.log.read_after(position, wait).await?;
-        let applied = entries.len();
-        for entry in entries {
+        let read = self.log.read_after(position, wait).await?;
+        for entry in read.entries {
             let reached = entry.position;
             self.store.apply_logged(entry).await?;
             self.reached(reached);
         }
-        Ok(applied)
+        if let Some(last_position) = read.last_position {
+            // Past skipped entries too; the index records it with its next commit.
+            self.reached(last_position);
+        }
+        Ok(read.last_position.is_some())
     }
 
     /// Returns the position to read after, rebuilding from the snapshot first when the

@@ -46,6 +46,15 @@ pub struct LogEntry {
     pub changes: Vec<ContentChange>,
 }
 
+/// What one read of the stream returned.
+#[derive(Debug, Default)]
+pub struct LogRead {
+    pub entries: Vec<LogEntry>,
+    /// The position of the last entry read, skipped ones included; `None` when the read
+    /// found nothing.
+    pub last_position: Option<LogPosition>,
+}
+
 /// A change as it is written to the stream.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -210,12 +219,13 @@ impl ContentLog {
     }
 
     /// Reads up to `follow_batch_entries` batches after `position`, waiting up to
-    /// `follow_block_ms` for the first when `wait` is set.
+    /// `follow_block_ms` for the first when `wait` is set. An entry this build cannot
+    /// read is logged and skipped (a follower stuck on it would stop every instance).
     pub async fn read_after(
         &self,
         position: LogPosition,
         wait: bool,
-    ) -> Result<Vec<LogEntry>, ContentLogError> {
+    ) -> Result<LogRead, ContentLogError> {
         let mut command = redis::cmd("XREAD");
         command
             .arg("COUNT")
@@ -237,13 +247,22 @@ impl ContentLog {
         let reply: Option<redis::streams::StreamReadReply> = connection
             .run(|mut connection| async move { command.query_async(&mut connection).await })
             .await?;
-        let mut entries = Vec::new();
+        let mut read = LogRead::default();
         for stream in reply.map(|reply| reply.keys).unwrap_or_default() {
             for entry in stream.ids {
-                entries.push(parse_entry(&entry)?);
+                match parse_entry(&entry) {
+                    Ok(parsed) => {
+                        read.last_position = Some(parsed.position);
+                        read.entries.push(parsed);
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "skipping an unreadable content log entry");
+                        read.last_position = LogPosition::parse(&entry.id).or(read.last_position);
+                    }
+                }
             }
         }
-        Ok(entries)
+        Ok(read)
     }
 
     /// Returns the tenants that have content in the snapshot.

@@ -269,3 +269,40 @@ async fn an_instance_whose_position_was_trimmed_from_the_log_rebuilds_from_the_s
         .await;
     assert_eq!(last_document.status(), StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_entry_in_the_log_is_skipped_and_later_changes_still_arrive() {
+    // Arrange: an entry no deflect wrote sits in the stream.
+    let first = spawn_app().await;
+    let second = spawn_replica_of(&first).await;
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let stream = format!("{}{{content}}:changes", first.settings.events.key_prefix);
+    let _: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("tenant")
+        .arg("acme")
+        .arg("changes")
+        .arg("not json")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    // Act
+    let response = first
+        .put_content(
+            &first.acme.admin,
+            "export-invoices",
+            &article(
+                "export-invoices",
+                "Export invoices as PDF",
+                "Open billing and choose export.",
+            ),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    time_until_suggested(&second, "export invoices as pdf", "export-invoices", true).await;
+}
