@@ -1,5 +1,6 @@
-//! The content store: adds, replaces, reads and deletes documents of a tenant through
-//! the one index writer.
+//! The content store: adds, replaces, reads and deletes documents of a tenant on the
+//! serving index generation, through its one writer. With the content log on, writes go
+//! through the log (`content_log/`) so that every instance applies them in one order.
 
 use std::sync::Arc;
 

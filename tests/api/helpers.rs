@@ -245,8 +245,9 @@ impl TestApp {
 
     /// Starts the stopped service again on the same port with the same settings and
     /// Redis key prefix, in fresh index and spool directories: as a restarted deployment
-    /// (or another instance behind the same address). Its index holds only what loads at
-    /// startup (the demo catalog, when configured).
+    /// (or another instance behind the same address). Its index holds what loads at
+    /// startup: the content log's snapshot under the prefix, and the demo catalog when
+    /// configured.
     pub async fn start_again(&self) {
         let directory = tempfile::tempdir().expect("failed to create a temporary directory");
         let mut settings = self.settings.clone();
