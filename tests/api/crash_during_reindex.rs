@@ -215,3 +215,50 @@ fn deflect_reindex_rebuilds_an_index_of_another_schema_version_that_serve_refuse
     assert_eq!(documents, 20);
     assert!(!old.path.exists(), "the old generation is removed");
 }
+
+#[test]
+fn an_index_of_the_layout_before_generations_is_served_and_moved_into_one_by_a_reindex() {
+    // Arrange: an index written straight into the index directory, as older builds did.
+    let workspace = Workspace::new();
+    {
+        let index = ContentIndex::open_or_create(&workspace.index_path).unwrap();
+        let (writer, writer_thread) = deflect::search::IndexWriterHandle::start(
+            &index,
+            deflect::search::writer::WriterOptions {
+                memory_budget_bytes: 20 * 1024 * 1024,
+                threads: 1,
+                max_operations_per_commit: usize::MAX,
+            },
+        )
+        .unwrap();
+        let store = deflect::content::ContentStore::new(index, writer);
+        let catalog = std::fs::read_to_string(workspace.catalog_file("old.ndjson", 0, 12)).unwrap();
+        let documents: Vec<_> = catalog
+            .lines()
+            .enumerate()
+            .map(|(number, line)| {
+                deflect::ndjson::parse_line(line.as_bytes(), number + 1)
+                    .unwrap()
+                    .unwrap()
+            })
+            .collect();
+        let acme = deflect::domain::TenantId::parse("acme").unwrap();
+        store.upsert_blocking(&acme, &documents).unwrap();
+        drop(store);
+        writer_thread.join().unwrap();
+    }
+    let layout = IndexLayout::new(&workspace.index_path);
+    assert_eq!(layout.current().unwrap().unwrap().number, 0);
+
+    // Act
+    workspace.run(&["reindex"]);
+
+    // Assert
+    let (documents, _) = workspace.open_like_a_restart();
+    assert_eq!(documents, 12);
+    assert_eq!(layout.current().unwrap().unwrap().number, 1);
+    assert!(
+        !workspace.index_path.join("meta.json").exists(),
+        "the old layout's files are gone"
+    );
+}
