@@ -136,6 +136,18 @@ pub async fn spawn_app_with_redis_down_and(configure: impl FnOnce(&mut Settings)
     .await
 }
 
+/// Starts another instance on the Redis key prefix of `first`, with its index in
+/// `index_path` (an instance restarted on an index left behind).
+pub async fn spawn_instance_on(first: &TestApp, index_path: &Path) -> TestApp {
+    let prefix = first.settings.events.key_prefix.clone();
+    let index_path = index_path.to_owned();
+    spawn_app_with(move |settings| {
+        settings.events.key_prefix = prefix;
+        settings.index.path = index_path;
+    })
+    .await
+}
+
 /// Starts deflect with the test defaults, then whatever `configure` changes.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     LazyLock::force(&TELEMETRY);

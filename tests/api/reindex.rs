@@ -9,7 +9,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    article, assert_api_error, ndjson, spawn_app_with, spawn_app_with_demo, TestApp,
+    article, assert_api_error, ndjson, spawn_app_with, spawn_app_with_demo, spawn_instance_on,
+    TestApp,
 };
 
 /// Documents loaded before a rebuild, so that it takes a moment.
@@ -190,13 +191,7 @@ async fn an_unreadable_index_at_startup_is_moved_aside_and_rebuilt_from_the_cont
     std::fs::write(generations[0].join("meta.json"), "this is not json").unwrap();
 
     // Act
-    let prefix = first.settings.events.key_prefix.clone();
-    let index_path_for_restart = index_path.clone();
-    let restarted = spawn_app_with(move |settings| {
-        settings.events.key_prefix = prefix;
-        settings.index.path = index_path_for_restart;
-    })
-    .await;
+    let restarted = spawn_instance_on(&first, &index_path).await;
 
     // Assert
     let found = restarted

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::helpers::{
     article, assert_api_error, ndjson, retry_after, spawn_app, spawn_app_with,
-    spawn_app_with_redis_down_and, TestApp,
+    spawn_app_with_redis_down_and, spawn_instance_on, TestApp,
 };
 
 /// How long a change may take to reach another instance.
@@ -18,6 +18,20 @@ const PROPAGATION_LIMIT: Duration = Duration::from_secs(2);
 async fn spawn_replica_of(first: &TestApp) -> TestApp {
     let prefix = first.settings.events.key_prefix.clone();
     spawn_app_with(move |settings| settings.events.key_prefix = prefix).await
+}
+
+/// Puts the article `export-invoices` through `app`.
+async fn put_export_invoices(app: &TestApp) -> reqwest::Response {
+    app.put_content(
+        &app.acme.admin,
+        "export-invoices",
+        &article(
+            "export-invoices",
+            "Export invoices as PDF",
+            "Open billing and choose export.",
+        ),
+    )
+    .await
 }
 
 /// Polls `app` until `acme`'s document `id` is (or, with `present` false, is no longer)
@@ -51,17 +65,7 @@ async fn a_document_put_through_one_instance_is_suggested_by_another_within_two_
     let second = spawn_replica_of(&first).await;
 
     // Act
-    let response = first
-        .put_content(
-            &first.acme.admin,
-            "export-invoices",
-            &article(
-                "export-invoices",
-                "Export invoices as PDF",
-                "Open billing and choose export.",
-            ),
-        )
-        .await;
+    let response = put_export_invoices(&first).await;
 
     // Assert
     assert_eq!(response.status(), StatusCode::OK);
@@ -246,13 +250,7 @@ async fn an_instance_whose_position_was_trimmed_from_the_log_rebuilds_from_the_s
     index_of_an_instance_stopped_long_ago(&stale_settings).await;
 
     // Act
-    let prefix = first.settings.events.key_prefix.clone();
-    let index_path = stale_settings.index.path.clone();
-    let restarted = spawn_app_with(move |settings| {
-        settings.events.key_prefix = prefix;
-        settings.index.path = index_path;
-    })
-    .await;
+    let restarted = spawn_instance_on(&first, &stale_settings.index.path).await;
 
     // Assert: the snapshot replaced the index; following the stream could not have
     // removed the document the log never had.
@@ -290,17 +288,7 @@ async fn an_unreadable_entry_in_the_log_is_skipped_and_later_changes_still_arriv
         .unwrap();
 
     // Act
-    let response = first
-        .put_content(
-            &first.acme.admin,
-            "export-invoices",
-            &article(
-                "export-invoices",
-                "Export invoices as PDF",
-                "Open billing and choose export.",
-            ),
-        )
-        .await;
+    let response = put_export_invoices(&first).await;
 
     // Assert
     assert_eq!(response.status(), StatusCode::OK);
