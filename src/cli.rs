@@ -1,4 +1,4 @@
-//! The command line: `serve`, `index`, `sync` and `eval`.
+//! The command line: `serve`, `index`, `reindex`, `sync` and `eval`.
 
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
@@ -9,12 +9,14 @@ use clap::{Parser, Subcommand};
 
 use crate::configuration::{config_directory, load_settings, Settings};
 use crate::content::ContentStore;
+use crate::content_log::ContentLog;
 use crate::domain::TenantId;
 use crate::eval::{evaluate, format_feedback_simulation, format_report, simulate_feedback};
 use crate::events::keys::KeySpace;
 use crate::ndjson::{LineSplitter, SplitLine};
-use crate::search::{ContentIndex, IndexWriterHandle};
-use crate::startup::{sync_service, Application};
+use crate::reindex::{open_current_generation, rebuild_offline, RebuildSources};
+use crate::search::{IndexLayout, ServingIndex};
+use crate::startup::{start_content, sync_service, Application};
 use crate::sync::SourceKind;
 use crate::telemetry::init_telemetry;
 
@@ -45,6 +47,14 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
         file: PathBuf,
+    },
+    /// Rebuilds the index into a new generation from its sources (the content log in
+    /// Redis; without it, the current generation's stored documents) and switches to
+    /// it, offline (the service must not be running on the same index). Also rebuilds an
+    /// index of an older schema version into the current one.
+    Reindex {
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Runs the content sync of the configured sources once, offline (the service must
     /// not be running on the same index; a running service syncs by itself and on
@@ -93,6 +103,7 @@ pub fn run(cli: Cli) -> ExitCode {
             config,
             file,
         } => index_file(config.as_deref(), &tenant, &file),
+        Command::Reindex { config } => reindex(config.as_deref()),
         Command::Sync {
             tenant,
             source,
@@ -135,12 +146,16 @@ fn settings_with_telemetry(extra_file: Option<&Path>) -> anyhow::Result<Settings
     Ok(settings)
 }
 
-fn serve(extra_file: Option<&Path>) -> anyhow::Result<()> {
-    let settings = settings_with_telemetry(extra_file)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("failed to start the async runtime")?;
+        .context("failed to start the async runtime")
+}
+
+fn serve(extra_file: Option<&Path>) -> anyhow::Result<()> {
+    let settings = settings_with_telemetry(extra_file)?;
+    let runtime = async_runtime()?;
     runtime.block_on(async move {
         let application = Application::build(settings).await?;
         application.run_until_stopped().await?;
@@ -148,14 +163,70 @@ fn serve(extra_file: Option<&Path>) -> anyhow::Result<()> {
     })
 }
 
+fn reindex(extra_file: Option<&Path>) -> anyhow::Result<()> {
+    let settings = settings_with_telemetry(extra_file)?;
+    let runtime = async_runtime()?;
+    let sources = RebuildSources {
+        log: content_log(&settings)?,
+        demo_tenant: if settings.demo.load_when_empty {
+            Some(TenantId::parse(&settings.demo.tenant).map_err(anyhow::Error::msg)?)
+        } else {
+            None
+        },
+    };
+    let report = runtime.block_on(rebuild_offline(
+        &settings.index.path,
+        settings.index.offline_writer_options(),
+        &sources,
+    ))?;
+    println!(
+        "rebuilt the index into generation {} with {} documents in {:.1} s",
+        report.generation, report.documents, report.seconds
+    );
+    Ok(())
+}
+
+/// The content log, when `content_log.enabled`.
+fn content_log(settings: &Settings) -> anyhow::Result<Option<ContentLog>> {
+    if !settings.content_log.enabled {
+        return Ok(None);
+    }
+    let key_space = KeySpace::new(&settings.events.key_prefix).map_err(anyhow::Error::msg)?;
+    Ok(Some(ContentLog::new(
+        &settings.redis.url,
+        &key_space,
+        &settings.content_log,
+    )))
+}
+
 fn index_file(extra_file: Option<&Path>, tenant: &str, file: &Path) -> anyhow::Result<()> {
     let settings = settings_with_telemetry(extra_file)?;
     let tenant = TenantId::parse(tenant).map_err(anyhow::Error::msg)?;
-    let index = ContentIndex::open_or_create(&settings.index.path)?;
-    let (writer, writer_thread) =
-        IndexWriterHandle::start(&index, settings.index.offline_writer_options())
-            .context("failed to open the index for writing (is `deflect serve` using it?)")?;
-    let store = ContentStore::new(index, writer);
+    let opened = open_current_generation(
+        &IndexLayout::new(&settings.index.path),
+        settings.index.offline_writer_options(),
+    )
+    .context("failed to open the index for writing (is `deflect serve` using it?)")?;
+    let store = ContentStore::serving(ServingIndex::new(opened.generation), None);
+    // With the content log on, every batch goes to the log too, so running instances
+    // (and instances started later) get the documents.
+    let log = content_log(&settings)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    let append_to_log = |documents: &[crate::domain::ContentDocument]| -> anyhow::Result<()> {
+        let Some(log) = &log else { return Ok(()) };
+        let changes: Vec<_> = documents
+            .iter()
+            .cloned()
+            .map(crate::content::ContentChange::Upsert)
+            .collect();
+        runtime
+            .block_on(log.append(&tenant, &changes))
+            .context("failed to append the documents to the content log (is redis up?)")?;
+        Ok(())
+    };
 
     let mut reader: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(std::io::BufReader::new(std::io::stdin()))
@@ -194,17 +265,21 @@ fn index_file(extra_file: Option<&Path>, tenant: &str, file: &Path) -> anyhow::R
         splitter.push(&buffer[..read], |line| on_line(line, &mut batch));
         if batch.len() >= batch_size {
             applied += batch.len();
-            store.queue_blocking(&tenant, &std::mem::take(&mut batch))?;
+            let full_batch = std::mem::take(&mut batch);
+            append_to_log(&full_batch)?;
+            store.queue_blocking(&tenant, &full_batch)?;
         }
     }
     splitter.finish(|line| on_line(line, &mut batch));
     applied += batch.len();
+    if !batch.is_empty() {
+        append_to_log(&batch)?;
+    }
     store.queue_blocking(&tenant, &batch)?;
     store
         .commit_blocking()
         .context("failed to commit the loaded documents")?;
     drop(store);
-    writer_thread.join().ok();
     println!("indexed {applied} documents for tenant {tenant}; {failed} lines failed");
     if failed > 0 && applied == 0 {
         anyhow::bail!("no line could be indexed");
@@ -229,16 +304,15 @@ fn run_sync(
                 .ok_or_else(|| anyhow::anyhow!("--source must be zendesk, freshdesk or catalog"))
         })
         .transpose()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")?;
+    let runtime = async_runtime()?;
     runtime.block_on(async move {
-        let index = ContentIndex::open_or_create(&settings.index.path)?;
-        let (writer, _writer_thread) = IndexWriterHandle::start(&index, settings.index.writer_options())
+        // The content as `serve` opens it: with the content log on, the sync's changes go
+        // through the log, so running instances apply them too.
+        let (store, _reindexer) = start_content(&settings)
+            .await
             .context("failed to open the index for writing (is `deflect serve` using it?)")?;
         let key_space = KeySpace::new(&settings.events.key_prefix).map_err(anyhow::Error::msg)?;
-        let sync = sync_service(&settings, &key_space, ContentStore::new(index, writer))?;
+        let sync = sync_service(&settings, &key_space, store)?;
         let mut runs = Vec::new();
         for (source_tenant, kind) in sync.configured_sources() {
             let tenant_matches = tenant.as_ref().is_none_or(|wanted| *wanted == source_tenant);

@@ -25,6 +25,8 @@ pub struct Settings {
     pub index: IndexSettings,
     pub search: SearchSettings,
     pub redis: RedisSettings,
+    /// The content log all instances' indexes follow, `[content_log]`.
+    pub content_log: ContentLogSettings,
     pub events: EventSettings,
     /// Ranking feedback from the deflection counters, `[feedback]`.
     pub feedback: FeedbackSettings,
@@ -93,6 +95,24 @@ impl IndexSettings {
             ..self.writer_options()
         }
     }
+}
+
+/// The content log in Redis (`[content_log]`, see config/base.toml).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ContentLogSettings {
+    /// Content writes go through the log and every instance follows it; off for a single
+    /// instance without Redis.
+    pub enabled: bool,
+    /// Approximate length cap of the stream of changes.
+    pub stream_max_len: u64,
+    /// How long one read of the follower waits for new changes.
+    pub follow_block_ms: u64,
+    /// Change batches one read of the follower takes at most.
+    pub follow_batch_entries: usize,
+    /// Wait before the follower tries Redis again after a failure.
+    pub retry_interval_ms: u64,
+    /// Timeout of one Redis call of the content log (appends and snapshot reads).
+    pub redis_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

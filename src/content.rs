@@ -1,16 +1,23 @@
-//! The content store: adds, replaces, reads and deletes documents of a tenant through
-//! the one index writer.
+//! The content store: adds, replaces, reads and deletes documents of a tenant on the
+//! serving index generation, through its one writer. With the content log on, writes go
+//! through the log (`content_log/`) so that every instance applies them in one order.
+
+use std::sync::Arc;
 
 use tantivy::collector::TopDocs;
 use tantivy::query::TermQuery;
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocSet, TantivyDocument, Term};
 
+use crate::content_log::{ContentLog, ContentLogError, LogEntry};
 use crate::domain::{ContentDocument, ContentId, TenantId};
 use crate::search::document::{index_document, StoredDocument};
 use crate::search::terms_key;
 use crate::search::writer::WriteOperation;
-use crate::search::{ContentIndex, IndexError, IndexWriterHandle, WriteError};
+use crate::search::{
+    ContentIndex, IndexError, IndexWriterHandle, LogPosition, ServedGeneration, ServingIndex,
+    WriteError,
+};
 use crate::telemetry::spawn_blocking_in_span;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,23 +26,82 @@ pub enum StoreError {
     Index(#[from] IndexError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Log(#[from] ContentLogError),
     #[error("a blocking task failed")]
     Join(#[from] tokio::task::JoinError),
+    #[error(
+        "the change is in the content log at {position} but this instance has not applied it yet"
+    )]
+    NotYetApplied { position: LogPosition },
 }
 
+/// How long a write waits for this instance's follower to apply it.
+const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The content log a store writes through, and what this instance's follower has
+/// applied of it.
+#[derive(Clone)]
+pub struct LoggedWrites {
+    pub log: ContentLog,
+    /// The position the follower has applied up to.
+    pub applied: tokio::sync::watch::Receiver<LogPosition>,
+}
+
+/// Content writes and reads on the serving index generation. With a content log, a
+/// write is appended to the log (so every instance gets it) and applied by this
+/// instance's follower like everybody else's, in log order; the call returns once that
+/// happened, so the change is searchable here when it returns.
 #[derive(Clone)]
 pub struct ContentStore {
-    index: ContentIndex,
-    writer: IndexWriterHandle,
+    serving: ServingIndex,
+    logged: Option<LoggedWrites>,
+    /// Writes hold it shared; a rebuild takes it exclusively while it switches
+    /// generations (and, without a content log, while it copies), so no write lands in
+    /// a generation that is being replaced.
+    write_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl ContentStore {
+    /// A store of one index and writer, without a content log (offline loads, tests).
     pub fn new(index: ContentIndex, writer: IndexWriterHandle) -> ContentStore {
-        ContentStore { index, writer }
+        ContentStore::serving(
+            ServingIndex::new(ServedGeneration {
+                number: 0,
+                index,
+                writer: Some(writer),
+                writer_thread: None,
+            }),
+            None,
+        )
     }
 
-    pub fn index(&self) -> &ContentIndex {
-        &self.index
+    /// A store of whatever generation `serving` serves, writing through `logged` when
+    /// given.
+    pub fn serving(serving: ServingIndex, logged: Option<LoggedWrites>) -> ContentStore {
+        ContentStore {
+            serving,
+            logged,
+            write_gate: Default::default(),
+        }
+    }
+
+    pub fn serving_index(&self) -> &ServingIndex {
+        &self.serving
+    }
+
+    pub fn log(&self) -> Option<&ContentLog> {
+        self.logged.as_ref().map(|logged| &logged.log)
+    }
+
+    /// Returns the serving generation's index.
+    pub fn index(&self) -> ContentIndex {
+        self.serving.current().index.clone()
+    }
+
+    /// Stops content writes until the guard is dropped (rebuilds).
+    pub async fn pause_writes(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.write_gate.clone().write_owned().await
     }
 
     /// Adds or replaces `documents`; returns once they are searchable.
@@ -44,24 +110,20 @@ impl ContentStore {
         tenant: &TenantId,
         documents: Vec<ContentDocument>,
     ) -> Result<(), StoreError> {
-        let index = self.index.clone();
-        let tenant_for_analysis = tenant.clone();
-        let operations = spawn_blocking_in_span(move || {
-            upsert_operations(&index, &tenant_for_analysis, &documents)
-        })
-        .await?;
-        self.writer.apply(operations).await?;
-        Ok(())
+        let changes = documents.into_iter().map(ContentChange::Upsert).collect();
+        self.apply_changes(tenant, changes).await
     }
 
-    /// Like [`ContentStore::upsert`], for callers outside the async runtime.
+    /// Like [`ContentStore::upsert`], for callers outside the async runtime; local only
+    /// (offline use, no content log).
     pub fn upsert_blocking(
         &self,
         tenant: &TenantId,
         documents: &[ContentDocument],
     ) -> Result<(), StoreError> {
-        let operations = upsert_operations(&self.index, tenant, documents);
-        self.writer.apply_blocking(operations)?;
+        let served = self.serving.current();
+        let operations = upsert_operations(&served.index, tenant, documents);
+        writer_of(&served)?.apply_blocking(operations)?;
         Ok(())
     }
 
@@ -72,15 +134,22 @@ impl ContentStore {
         tenant: &TenantId,
         documents: &[ContentDocument],
     ) -> Result<(), StoreError> {
-        let operations = upsert_operations(&self.index, tenant, documents);
-        self.writer.queue_blocking(operations)?;
+        let served = self.serving.current();
+        let operations = upsert_operations(&served.index, tenant, documents);
+        writer_of(&served)?.queue_blocking(operations)?;
+        Ok(())
+    }
+
+    /// Commits everything queued; returns once it is searchable. `log_position` is
+    /// recorded as the content-log position the index has applied.
+    pub fn commit_blocking_at(&self, log_position: Option<LogPosition>) -> Result<(), StoreError> {
+        writer_of(&self.serving.current())?.apply_at_blocking(Vec::new(), log_position)?;
         Ok(())
     }
 
     /// Commits everything queued; returns once it is searchable.
     pub fn commit_blocking(&self) -> Result<(), StoreError> {
-        self.writer.apply_blocking(Vec::new())?;
-        Ok(())
+        self.commit_blocking_at(None)
     }
 
     /// Returns the stored document `id` of `tenant`.
@@ -89,7 +158,7 @@ impl ContentStore {
         tenant: &TenantId,
         id: &ContentId,
     ) -> Result<Option<ContentDocument>, StoreError> {
-        let index = self.index.clone();
+        let index = self.index();
         let key = terms_key(tenant, id.as_str());
         let stored = spawn_blocking_in_span(move || find_stored(&index, &key)).await??;
         Ok(stored.map(|stored| stored.document))
@@ -97,20 +166,37 @@ impl ContentStore {
 
     /// Applies `changes` to `tenant`'s documents in one commit: all of them become
     /// searchable together, or (when the commit fails) none does. Content sync relies on
-    /// this so that a sync that fails halfway leaves the index as it was.
+    /// this so that a sync that fails halfway leaves the index as it was. With a content
+    /// log, the changes are appended to it as one batch (when that fails, nothing
+    /// changes anywhere) and the call returns once this instance applied the batch.
     pub async fn apply_changes(
         &self,
         tenant: &TenantId,
         changes: Vec<ContentChange>,
     ) -> Result<(), StoreError> {
-        let index = self.index.clone();
-        let tenant_for_analysis = tenant.clone();
-        let operations = spawn_blocking_in_span(move || {
-            change_operations(&index, &tenant_for_analysis, changes)
-        })
-        .await?;
-        self.writer.apply(operations).await?;
-        Ok(())
+        let Some(logged) = &self.logged else {
+            let _write = self.write_gate.read().await;
+            return apply_to_generation(&self.serving.current(), tenant, changes, None).await;
+        };
+        let position = logged.log.append(tenant, &changes).await?;
+        // Applying only through the follower keeps one order on every instance, and
+        // applies each change once (a second application would leave a deleted copy
+        // that counts in the word statistics until segments merge).
+        let mut applied = logged.applied.clone();
+        let reached =
+            tokio::time::timeout(APPLY_WAIT, applied.wait_for(|applied| *applied >= position))
+                .await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(StoreError::NotYetApplied { position }),
+        }
+    }
+
+    /// Applies a batch read from the content log and records its position.
+    pub async fn apply_logged(&self, entry: LogEntry) -> Result<(), StoreError> {
+        let _write = self.write_gate.read().await;
+        let served = self.serving.current();
+        apply_to_generation(&served, &entry.tenant, entry.changes, Some(entry.position)).await
     }
 
     /// Deletes document `id` of `tenant`; returns whether it existed.
@@ -118,9 +204,7 @@ impl ContentStore {
         if self.get(tenant, id).await?.is_none() {
             return Ok(false);
         }
-        let key = terms_key(tenant, id.as_str());
-        self.writer
-            .apply(vec![WriteOperation::Delete { key }])
+        self.apply_changes(tenant, vec![ContentChange::Delete(id.clone())])
             .await?;
         Ok(true)
     }
@@ -132,7 +216,7 @@ impl ContentStore {
         tenant: &TenantId,
         id_prefix: &str,
     ) -> Result<Vec<ContentDocument>, StoreError> {
-        let index = self.index.clone();
+        let index = self.index();
         let key_prefix = terms_key(tenant, id_prefix);
         let documents =
             spawn_blocking_in_span(move || find_with_key_prefix(&index, &key_prefix)).await??;
@@ -141,8 +225,31 @@ impl ContentStore {
 
     /// Returns how many documents `tenant` has.
     pub fn count(&self, tenant: &TenantId) -> Result<u64, IndexError> {
-        self.index.num_documents_of(tenant)
+        self.index().num_documents_of(tenant)
     }
+}
+
+fn writer_of(served: &ServedGeneration) -> Result<&IndexWriterHandle, WriteError> {
+    served.writer.as_ref().ok_or(WriteError::Stopped)
+}
+
+/// Applies `changes` of `tenant` to `generation` in one commit that records
+/// `log_position`; returns once they are searchable there.
+pub(crate) async fn apply_to_generation(
+    generation: &ServedGeneration,
+    tenant: &TenantId,
+    changes: Vec<ContentChange>,
+    log_position: Option<LogPosition>,
+) -> Result<(), StoreError> {
+    let index = generation.index.clone();
+    let tenant_for_analysis = tenant.clone();
+    let operations =
+        spawn_blocking_in_span(move || change_operations(&index, &tenant_for_analysis, changes))
+            .await?;
+    writer_of(generation)?
+        .apply_at(operations, log_position)
+        .await?;
+    Ok(())
 }
 
 /// One change to a tenant's content, as [`ContentStore::apply_changes`] takes it.
@@ -191,7 +298,7 @@ const MIN_DOCUMENTS_PER_ANALYSIS_THREAD: usize = 64;
 
 /// Analyses `documents` into write operations, on as many threads as there are cores
 /// for large batches: analysis (stemming every word) is most of the cost of indexing.
-fn upsert_operations(
+pub(crate) fn upsert_operations(
     index: &ContentIndex,
     tenant: &TenantId,
     documents: &[ContentDocument],

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     RouteNotFound,
     MethodNotAllowed,
     IndexUnavailable,
+    ContentLogUnavailable,
+    ReindexInProgress,
     InvalidEventBatch,
     EventQueueFull,
     EventSpoolFull,
@@ -91,15 +93,20 @@ impl ErrorCode {
             | LinkNotFound
             | AssignmentNotFound
             | SyncSourceNotConfigured => (StatusCode::NOT_FOUND, ErrorType::InvalidRequest),
-            HelpdeskNotConfigured | SyncInProgress => {
+            HelpdeskNotConfigured | SyncInProgress | ReindexInProgress => {
                 (StatusCode::CONFLICT, ErrorType::InvalidRequest)
             }
             SyncSourceFailed => (StatusCode::BAD_GATEWAY, ErrorType::System),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, ErrorType::InvalidRequest),
-            IndexUnavailable | EventQueueFull | EventSpoolFull | StatsUnavailable
-            | WebhookUnavailable | LinkUnavailable | TrainingUnavailable | SyncUnavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, ErrorType::System)
-            }
+            IndexUnavailable
+            | ContentLogUnavailable
+            | EventQueueFull
+            | EventSpoolFull
+            | StatsUnavailable
+            | WebhookUnavailable
+            | LinkUnavailable
+            | TrainingUnavailable
+            | SyncUnavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorType::System),
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, ErrorType::Internal),
         }
     }
@@ -109,6 +116,7 @@ impl ErrorCode {
         match self {
             ErrorCode::IndexUnavailable | ErrorCode::EventQueueFull => Some("1"),
             ErrorCode::StatsUnavailable
+            | ErrorCode::ContentLogUnavailable
             | ErrorCode::LinkUnavailable
             | ErrorCode::TrainingUnavailable
             | ErrorCode::SyncUnavailable => Some("5"),

@@ -14,8 +14,10 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::KeyRing;
 use crate::configuration::{Settings, TenantSettings};
-use crate::content::ContentStore;
-use crate::demo::{load_demo_catalog_if_empty, DemoPages};
+use crate::content::{apply_to_generation, ContentChange, ContentStore, LoggedWrites, StoreError};
+use crate::content_log::follower::ContentFollower;
+use crate::content_log::ContentLog;
+use crate::demo::{demo_documents, load_demo_catalog_if_empty, DemoPages};
 use crate::domain::{PerTenant, TenantId};
 use crate::error::{path_error_handler, query_error_handler, route_not_found};
 use crate::events::feedback::RankingFeedback;
@@ -28,8 +30,9 @@ use crate::metrics::{record_request_metrics, Metrics};
 use crate::middleware::{cors, expose_request_id};
 use crate::outbox::{OutboxQueue, OutboxStore, OutboxWorker, WorkerSettings};
 use crate::redis_probe::RedisProbe;
+use crate::reindex::{open_current_generation, RebuildSources, Reindexer};
 use crate::routes::{self, BodyLimits};
-use crate::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
+use crate::search::{ContentSearcher, IndexLayout, LogPosition, ServingIndex};
 use crate::search_threads::SearchThreads;
 use crate::suggest::SuggestService;
 use crate::sync::scheduler::spawn_periodic_sync;
@@ -46,6 +49,8 @@ use crate::webhooks::tenants::HelpdeskTenants;
 pub struct AppState {
     pub suggest: SuggestService,
     pub store: ContentStore,
+    /// Rebuilds the index into a new generation (`POST /v1/admin/reindex`).
+    pub reindexer: Reindexer,
     pub keys: Arc<KeyRing>,
     pub redis_probe: RedisProbe,
     pub default_limit: usize,
@@ -106,21 +111,7 @@ impl Application {
             key_ring.allow_own_origin_for(demo_tenant);
         }
         let keys = Arc::new(key_ring);
-        let index = ContentIndex::open_or_create(&settings.index.path)?;
-        let (writer, _writer_thread) =
-            IndexWriterHandle::start(&index, settings.index.writer_options()).context(
-                "failed to start the index writer (is another deflect using this index?)",
-            )?;
-        let store = ContentStore::new(index.clone(), writer);
-
-        if settings.demo.load_when_empty {
-            let demo_tenant = TenantId::parse(&settings.demo.tenant)
-                .map_err(anyhow::Error::msg)
-                .context("invalid demo tenant")?;
-            load_demo_catalog_if_empty(&store, &demo_tenant)
-                .await
-                .context("failed to load the demo catalog")?;
-        }
+        let (store, reindexer) = start_content(&settings).await?;
 
         let event_metrics = Arc::new(EventMetrics::default());
         let metrics = Arc::new(Metrics::new(event_metrics.clone()));
@@ -147,7 +138,8 @@ impl Application {
         .map(Holdout::new);
 
         let (events, stats, key_space) = start_events(&settings, event_metrics)?;
-        let searcher = ContentSearcher::new(index, settings.search.tuning());
+        let searcher =
+            ContentSearcher::serving(store.serving_index().clone(), settings.search.tuning());
         let search_threads =
             SearchThreads::one_per_core().context("failed to start the search threads")?;
         let mut suggest = SuggestService::new(
@@ -182,6 +174,7 @@ impl Application {
         let state = web::Data::new(AppState {
             suggest,
             store,
+            reindexer,
             keys: keys.clone(),
             redis_probe: RedisProbe::new(
                 &settings.redis.url,
@@ -260,6 +253,83 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Opens the serving index generation, connects the content log and brings the index
+/// up to it (a failure to reach Redis is logged, and the follower keeps trying), loads
+/// the demo catalog when configured and starts following the log.
+pub async fn start_content(settings: &Settings) -> anyhow::Result<(ContentStore, Reindexer)> {
+    use anyhow::Context;
+
+    let layout = IndexLayout::new(&settings.index.path);
+    let writer_options = settings.index.writer_options();
+    let opened = open_current_generation(&layout, writer_options)
+        .context("failed to open the index (is another deflect using it?)")?;
+    let log = if settings.content_log.enabled {
+        let key_space = KeySpace::new(&settings.events.key_prefix).map_err(anyhow::Error::msg)?;
+        Some(ContentLog::new(
+            &settings.redis.url,
+            &key_space,
+            &settings.content_log,
+        ))
+    } else {
+        None
+    };
+    let demo_tenant = if settings.demo.load_when_empty {
+        Some(
+            TenantId::parse(&settings.demo.tenant)
+                .map_err(anyhow::Error::msg)
+                .context("invalid demo tenant")?,
+        )
+    } else {
+        None
+    };
+    let (applied_sender, applied) = tokio::sync::watch::channel(LogPosition::START);
+    let logged = log.clone().map(|log| LoggedWrites { log, applied });
+    let store = ContentStore::serving(ServingIndex::new(opened.generation), logged);
+    let reindexer = Reindexer::new(
+        layout,
+        writer_options,
+        RebuildSources {
+            log: log.clone(),
+            demo_tenant: demo_tenant.clone(),
+        },
+    );
+    if let Some(log) = log {
+        let mut follower =
+            ContentFollower::new(store.clone(), log, reindexer.clone(), applied_sender);
+        if let Err(error) = follower.catch_up().await {
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::new(error)),
+                "the content log is unavailable at startup; serving the index as it is and following the log once redis answers"
+            );
+        }
+        // Running before the demo load: logged writes return once the follower applied them.
+        follower.spawn();
+    }
+    if let Some(demo_tenant) = &demo_tenant {
+        match load_demo_catalog_if_empty(&store, demo_tenant).await {
+            Ok(_) => {}
+            Err(StoreError::Log(error)) => {
+                // The demo catalog is the same on every instance: serving it unlogged
+                // diverges from nothing, and a later rebuild adds it again.
+                tracing::warn!(%error, "the content log is unavailable; loading the demo catalog into this instance only");
+                let changes = demo_documents()
+                    .into_iter()
+                    .map(ContentChange::Upsert)
+                    .collect();
+                apply_to_generation(&store.serving_index().current(), demo_tenant, changes, None)
+                    .await
+                    .context("failed to load the demo catalog")?;
+            }
+            Err(error) => {
+                return Err(anyhow::Error::new(error).context("failed to load the demo catalog"))
+            }
+        }
+    } else if opened.is_new && store.log().is_none() {
+        tracing::info!("the index is new and the content log is off; it starts empty");
+    }
+    Ok((store, reindexer))
 }
 
 /// Returns the demo pages when `demo.page` is on, with the demo tenant's public key;

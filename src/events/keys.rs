@@ -26,6 +26,15 @@
 //! |---|---|---|
 //! | `due` | sorted set | job ids by the time (ms) they are due or their lease ends |
 //! | `job:<job id>` | hash, TTL | the job (`job`), its `attempts`, `state` and `last_error` (`webhooks.outbox.job_ttl_seconds`) |
+//!
+//! The content log every instance's index follows (`src/content_log.rs`) has the hash tag
+//! `<prefix>{content}:`, so one script appends a change to the snapshot and the stream:
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `changes` | stream | content change batches, `XADD MAXLEN ~ content_log.stream_max_len` |
+//! | `tenants` | set | tenants that have content in the snapshot |
+//! | `docs:<tenant>` | hash | the snapshot: document id -> document JSON |
 
 mod sync;
 mod training;
@@ -145,6 +154,13 @@ impl KeySpace {
         }
     }
 
+    /// The keys of the content log.
+    pub fn content_log(&self) -> ContentLogKeys {
+        ContentLogKeys {
+            base: format!("{}{{content}}:", self.prefix),
+        }
+    }
+
     /// The keys of one tenant.
     pub fn tenant(&self, tenant: &TenantId) -> TenantKeys {
         TenantKeys {
@@ -204,6 +220,26 @@ impl OutboxKeys {
 
     pub fn job(&self, job_id: &str) -> String {
         format!("{}job:{job_id}", self.base)
+    }
+}
+
+/// Key names of the content log; all share the `{content}` hash tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentLogKeys {
+    base: String,
+}
+
+impl ContentLogKeys {
+    pub fn changes(&self) -> String {
+        format!("{}changes", self.base)
+    }
+
+    pub fn tenants(&self) -> String {
+        format!("{}tenants", self.base)
+    }
+
+    pub fn documents(&self, tenant: &TenantId) -> String {
+        format!("{}docs:{}", self.base, tenant.as_str())
     }
 }
 
@@ -340,6 +376,15 @@ mod tests {
             outbox.job("acme:zendesk:1:lessons"),
             "deflect:{outbox}:job:acme:zendesk:1:lessons"
         );
+    }
+
+    #[test]
+    fn content_log_keys_share_the_content_hash_tag() {
+        let keys = KeySpace::new("deflect:").unwrap().content_log();
+        let acme = TenantId::parse("acme").unwrap();
+        assert_eq!(keys.changes(), "deflect:{content}:changes");
+        assert_eq!(keys.tenants(), "deflect:{content}:tenants");
+        assert_eq!(keys.documents(&acme), "deflect:{content}:docs:acme");
     }
 
     #[test]

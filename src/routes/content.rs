@@ -51,6 +51,20 @@ fn parse_path_id(raw: &str) -> Result<ContentId, ApiError> {
 
 pub(super) fn store_error(error: StoreError) -> ApiError {
     match error {
+        StoreError::Log(error) => {
+            tracing::warn!(%error, "content write refused: the content log is unavailable");
+            ApiError::new(
+                ErrorCode::ContentLogUnavailable,
+                "content changes are shared through redis, which does not answer; nothing was changed, retry shortly",
+            )
+        }
+        StoreError::NotYetApplied { position } => {
+            tracing::warn!(%position, "a logged content change was not applied in time");
+            ApiError::new(
+                ErrorCode::IndexUnavailable,
+                "the change is saved and every instance will apply it, but it is not searchable here yet; check again shortly",
+            )
+        }
         StoreError::Write(WriteError::Stopped) => ApiError::new(
             ErrorCode::IndexUnavailable,
             "the index writer is not running; retry shortly",

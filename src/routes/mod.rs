@@ -1,6 +1,7 @@
 //! HTTP routes, one file per resource. Handlers authenticate, parse the request into a
 //! domain type, call one service and map its errors to the API contract.
 
+mod admin;
 mod content;
 mod customers;
 mod demo;
@@ -45,6 +46,7 @@ pub fn configure(
     }
     suggest::configure(config, limits);
     content::configure(config, limits);
+    admin::configure(config);
     events::configure(config, limits);
     stats::configure(config);
     metrics::configure(config);

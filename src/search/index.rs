@@ -17,9 +17,9 @@ const SCHEMA_MARKER_FILE: &str = "deflect-schema.json";
 pub enum IndexError {
     #[error(
         "the index at {path} was built with schema version {found}, but this deflect uses \
-         version {expected}; move the directory aside (or delete it) and rebuild it: \
-         `deflect index --tenant TENANT FILE.ndjson` for each content file, or start \
-         `deflect serve` to load the demo catalog into a new index"
+         version {expected}; stop deflect and run `deflect reindex`, which rebuilds the \
+         index into the current schema beside the old one (from the content log, or from \
+         the documents stored in the old index)"
     )]
     SchemaMismatch {
         path: PathBuf,
@@ -184,7 +184,7 @@ mod tests {
             .expect("a mismatched index is refused");
         let message = error.to_string();
         assert!(message.contains("version 999"), "{message}");
-        assert!(message.contains("deflect index"), "{message}");
+        assert!(message.contains("deflect reindex"), "{message}");
     }
 
     #[test]

@@ -17,6 +17,8 @@ use super::document::StoredDocument;
 use super::document_matches::{find_matches, DocumentMatches, WordsToMatch};
 use super::index::{ContentIndex, IndexError};
 use super::query::{ContentQuery, SearchTuning};
+use super::schema::ContentSchema;
+use super::serving::{ServedGeneration, ServingIndex};
 use super::snippet::{best_passage, MatchTargets};
 use super::statistics::{TenantStatistics, TenantTotalsCache};
 use super::terms::{scope_of, scoped};
@@ -55,11 +57,14 @@ pub struct SearchOutcome {
     pub confidence_inputs: ConfidenceInputs,
 }
 
-/// Searches one index with one tuning. Cheap to clone; every call takes a fresh
-/// tantivy `Searcher`, so it always sees the last commit.
+/// Searches the serving index with one tuning. Cheap to clone; every call takes the
+/// serving generation and a fresh tantivy `Searcher` once, so it always sees the last
+/// commit and one query never mixes two generations.
 #[derive(Clone)]
 pub struct ContentSearcher {
-    index: ContentIndex,
+    serving: ServingIndex,
+    /// The same in every generation a build opens (the bundled schema).
+    schema: ContentSchema,
     tuning: SearchTuning,
     tenant_totals: std::sync::Arc<TenantTotalsCache>,
     score_buffers: std::sync::Arc<ScoreBuffers>,
@@ -75,9 +80,25 @@ struct SearchContext<'search> {
 }
 
 impl ContentSearcher {
+    /// Searches `index` alone (evaluation, benchmarks).
     pub fn new(index: ContentIndex, tuning: SearchTuning) -> ContentSearcher {
+        ContentSearcher::serving(
+            ServingIndex::new(ServedGeneration {
+                number: 0,
+                index,
+                writer: None,
+                writer_thread: None,
+            }),
+            tuning,
+        )
+    }
+
+    /// Searches whichever generation `serving` serves at the time of each query.
+    pub fn serving(serving: ServingIndex, tuning: SearchTuning) -> ContentSearcher {
+        let schema = serving.current().index.schema.clone();
         ContentSearcher {
-            index,
+            serving,
+            schema,
             tuning,
             tenant_totals: Default::default(),
             score_buffers: Default::default(),
@@ -99,8 +120,9 @@ impl ContentSearcher {
         if query.is_empty() {
             return Ok(abstain(0.0, ConfidenceInputs::default()));
         }
-        let searcher = self.index.reader.searcher();
-        let fields = self.index.schema.fields;
+        let served = self.serving.current();
+        let searcher = served.index.reader.searcher();
+        let fields = self.schema.fields;
         let scope = scope_of(&query.tenant);
         let text_fields = [
             (fields.title, self.tuning.title_boost),
@@ -108,6 +130,7 @@ impl ContentSearcher {
             (fields.body, self.tuning.body_boost),
         ];
         let totals = self.tenant_totals.totals(
+            served.number,
             &searcher,
             fields.tenant,
             &[
@@ -165,8 +188,7 @@ impl ContentSearcher {
         let mut hits: Vec<SearchHit> = Vec::with_capacity(query.limit);
         let mut best_confidence = 0.0;
         let mut per_group: HashMap<String, usize> = HashMap::new();
-        let mut group_columns =
-            GroupColumns::new(self.index.schema.schema.get_field_name(fields.group));
+        let mut group_columns = GroupColumns::new(self.schema.schema.get_field_name(fields.group));
         for (score, address) in top_docs {
             if hits.len() == query.limit {
                 break;
@@ -184,7 +206,7 @@ impl ContentSearcher {
             let stored = if query.excluded.is_empty() {
                 None
             } else {
-                let stored = load_stored(&searcher, self.index.schema.fields.source, address)?;
+                let stored = load_stored(&searcher, self.schema.fields.source, address)?;
                 if query.excluded.contains(&stored.document.id) {
                     continue;
                 }
@@ -224,7 +246,7 @@ impl ContentSearcher {
     /// occur in, the draft's word pairs and the word being typed as a prefix (none when
     /// the index has none of them).
     fn scoring_terms(&self, context: &SearchContext<'_>) -> Result<Vec<WeightedTerm>, IndexError> {
-        let fields = self.index.schema.fields;
+        let fields = self.schema.fields;
         let searcher = context.searcher;
         let mut clauses: Vec<WeightedTerm> = Vec::new();
         for word in context.words.iter() {
@@ -308,7 +330,7 @@ impl ContentSearcher {
         address: DocAddress,
         words_to_match: WordsToMatch,
     ) -> Result<DocumentMatches, IndexError> {
-        let prefixes_field = self.index.schema.fields.prefixes;
+        let prefixes_field = self.schema.fields.prefixes;
         find_matches(
             context.searcher,
             address,
@@ -336,7 +358,7 @@ impl ContentSearcher {
     ) -> Result<SearchHit, IndexError> {
         let stored = match stored {
             Some(stored) => stored,
-            None => load_stored(context.searcher, self.index.schema.fields.source, address)?,
+            None => load_stored(context.searcher, self.schema.fields.source, address)?,
         };
         let mut matched_terms: Vec<String> = Vec::new();
         for (word, found_terms) in context.words.iter().zip(&matches.terms) {

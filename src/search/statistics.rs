@@ -22,23 +22,30 @@ pub(crate) struct TenantTotals {
     tokens: HashMap<Field, u64>,
 }
 
-/// Tenant totals by tenant, valid for one index generation.
+/// Which commit of which index generation totals were computed on: tantivy numbers the
+/// searcher generations of each reader from zero, so after a rebuild switched the
+/// serving index those numbers repeat, and the index generation tells them apart.
+type CommitIdentity = (u64, u64);
+
+/// Tenant totals by tenant, valid for one commit of one index generation.
 #[derive(Default)]
 pub(crate) struct TenantTotalsCache {
-    entries: Mutex<HashMap<TenantId, (u64, Arc<TenantTotals>)>>,
+    entries: Mutex<HashMap<TenantId, (CommitIdentity, Arc<TenantTotals>)>>,
 }
 
 impl TenantTotalsCache {
     /// Returns the totals of `tenant` in `searcher`'s generation, computing them on the
-    /// first query after a commit.
+    /// first query after a commit. `index_generation` is the number of the generation
+    /// `searcher` reads.
     pub fn totals(
         &self,
+        index_generation: u64,
         searcher: &Searcher,
         tenant_field: Field,
         text_fields: &[Field],
         tenant: &TenantId,
     ) -> tantivy::Result<Arc<TenantTotals>> {
-        let generation = searcher.generation().generation_id();
+        let generation = (index_generation, searcher.generation().generation_id());
         if let Some((cached_generation, totals)) = self.lock().get(tenant) {
             if *cached_generation == generation {
                 return Ok(totals.clone());
@@ -50,7 +57,9 @@ impl TenantTotalsCache {
         Ok(totals)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, (u64, Arc<TenantTotals>)>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<TenantId, (CommitIdentity, Arc<TenantTotals>)>> {
         // The map holds no invariant a panicking holder could break.
         self.entries
             .lock()

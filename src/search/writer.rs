@@ -5,6 +5,10 @@
 //! applies them together and commits once. A request is answered only after the commit
 //! and the reader reload: when a write call returns, the change is searchable.
 //!
+//! A write may carry the content-log position it brings the index to; the writer records
+//! the highest one in the payload of its commits (see `log_position.rs`), so an instance
+//! restarts following the log from where its index really is.
+//!
 //! Offline loads (`deflect index`, benchmarks) queue their batches without waiting for a
 //! commit ([`IndexWriterHandle::queue_blocking`]), so analysing the next batch overlaps
 //! with indexing the last, and commit once at the end.
@@ -15,6 +19,7 @@ use tantivy::{IndexWriter, TantivyDocument, Term};
 use tokio::sync::{mpsc, oneshot};
 
 use super::index::ContentIndex;
+use super::log_position::{commit_payload, committed_position, LogPosition};
 
 /// Write requests waiting for the writer thread, at most.
 const WRITE_QUEUE_REQUESTS: usize = 4;
@@ -43,6 +48,9 @@ struct WriteRequest {
     /// Answered after the commit that makes `operations` searchable; `None` for queued
     /// writes, which ride along with a later commit.
     done: Option<oneshot::Sender<Result<(), WriteError>>>,
+    /// The content-log position these operations bring the index to, if they come from
+    /// the log.
+    log_position: Option<LogPosition>,
 }
 
 /// How the writer batches; see `[index]` in `config/base.toml`.
@@ -83,11 +91,22 @@ impl IndexWriterHandle {
     /// Applies `operations` in one commit (possibly together with other callers') and
     /// returns once they are searchable.
     pub async fn apply(&self, operations: Vec<WriteOperation>) -> Result<(), WriteError> {
+        self.apply_at(operations, None).await
+    }
+
+    /// Like [`IndexWriterHandle::apply`]; the commit records `log_position` (when it is
+    /// the highest seen) as the content-log position the index has applied.
+    pub async fn apply_at(
+        &self,
+        operations: Vec<WriteOperation>,
+        log_position: Option<LogPosition>,
+    ) -> Result<(), WriteError> {
         let (done, answer) = oneshot::channel();
         self.sender
             .send(WriteRequest {
                 operations,
                 done: Some(done),
+                log_position,
             })
             .await
             .map_err(|_| WriteError::Stopped)?;
@@ -96,11 +115,21 @@ impl IndexWriterHandle {
 
     /// Like [`IndexWriterHandle::apply`], for callers outside the async runtime.
     pub fn apply_blocking(&self, operations: Vec<WriteOperation>) -> Result<(), WriteError> {
+        self.apply_at_blocking(operations, None)
+    }
+
+    /// Like [`IndexWriterHandle::apply_at`], for callers outside the async runtime.
+    pub fn apply_at_blocking(
+        &self,
+        operations: Vec<WriteOperation>,
+        log_position: Option<LogPosition>,
+    ) -> Result<(), WriteError> {
         let (done, answer) = oneshot::channel();
         self.sender
             .blocking_send(WriteRequest {
                 operations,
                 done: Some(done),
+                log_position,
             })
             .map_err(|_| WriteError::Stopped)?;
         answer.blocking_recv().map_err(|_| WriteError::Stopped)?
@@ -115,6 +144,7 @@ impl IndexWriterHandle {
             .blocking_send(WriteRequest {
                 operations,
                 done: None,
+                log_position: None,
             })
             .map_err(|_| WriteError::Stopped)
     }
@@ -127,6 +157,7 @@ fn run_writer(
     options: WriterOptions,
 ) {
     let key_field = index.schema.fields.key;
+    let mut log_position = committed_position(&index.index);
     let mut uncommitted_operations: usize = 0;
     // The first error of an add since the last commit, reported to the next waiter.
     let mut add_error: Option<String> = None;
@@ -147,6 +178,7 @@ fn run_writer(
 
         let mut answers = Vec::new();
         for request in batch {
+            log_position = log_position.max(request.log_position);
             for operation in request.operations {
                 match operation {
                     WriteOperation::Upsert { key, document } => {
@@ -174,6 +206,7 @@ fn run_writer(
             &index,
             add_error.take(),
             uncommitted_operations,
+            log_position,
         );
         uncommitted_operations = 0;
         for answer in answers {
@@ -183,7 +216,13 @@ fn run_writer(
     }
     if uncommitted_operations > 0 {
         // Queued writes nobody waited for: commit them rather than lose them.
-        let _ = commit(&mut writer, &index, add_error, uncommitted_operations);
+        let _ = commit(
+            &mut writer,
+            &index,
+            add_error,
+            uncommitted_operations,
+            log_position,
+        );
     }
     if let Err(error) = writer.wait_merging_threads() {
         tracing::warn!(%error, "index merges did not finish cleanly");
@@ -191,17 +230,25 @@ fn run_writer(
 }
 
 /// Commits what was added since the last commit and reloads the reader, or, when an add
-/// failed (`add_error`), rolls everything back; failures are logged.
+/// failed (`add_error`), rolls everything back; failures are logged. The commit's payload
+/// records `log_position`.
 fn commit(
     writer: &mut IndexWriter<TantivyDocument>,
     index: &ContentIndex,
     add_error: Option<String>,
     operations: usize,
+    log_position: Option<LogPosition>,
 ) -> Result<(), WriteError> {
     let result = match add_error {
         Some(error) => Err(error),
         None => writer
-            .commit()
+            .prepare_commit()
+            .and_then(|mut prepared| {
+                if let Some(position) = log_position {
+                    prepared.set_payload(&commit_payload(position));
+                }
+                prepared.commit()
+            })
             .and_then(|_| index.reader.reload())
             .map(|_| ())
             .map_err(|error| error.to_string()),

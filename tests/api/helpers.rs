@@ -136,6 +136,18 @@ pub async fn spawn_app_with_redis_down_and(configure: impl FnOnce(&mut Settings)
     .await
 }
 
+/// Starts another instance on the Redis key prefix of `first`, with its index in
+/// `index_path` (an instance restarted on an index left behind).
+pub async fn spawn_instance_on(first: &TestApp, index_path: &Path) -> TestApp {
+    let prefix = first.settings.events.key_prefix.clone();
+    let index_path = index_path.to_owned();
+    spawn_app_with(move |settings| {
+        settings.events.key_prefix = prefix;
+        settings.index.path = index_path;
+    })
+    .await
+}
+
 /// Starts deflect with the test defaults, then whatever `configure` changes.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     LazyLock::force(&TELEMETRY);
@@ -245,8 +257,9 @@ impl TestApp {
 
     /// Starts the stopped service again on the same port with the same settings and
     /// Redis key prefix, in fresh index and spool directories: as a restarted deployment
-    /// (or another instance behind the same address). Its index holds only what loads at
-    /// startup (the demo catalog, when configured).
+    /// (or another instance behind the same address). Its index holds what loads at
+    /// startup: the content log's snapshot under the prefix, and the demo catalog when
+    /// configured.
     pub async fn start_again(&self) {
         let directory = tempfile::tempdir().expect("failed to create a temporary directory");
         let mut settings = self.settings.clone();
@@ -509,6 +522,7 @@ impl TestApp {
             let read = match kind.as_str() {
                 "hash" => redis::cmd("HGETALL").arg(&key).clone(),
                 "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).clone(),
+                "set" => redis::cmd("SMEMBERS").arg(&key).clone(),
                 "stream" => redis::cmd("XRANGE").arg(&key).arg("-").arg("+").clone(),
                 _ => redis::cmd("GET").arg(&key).clone(),
             };

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod content;
+mod crash_during_reindex;
 mod events;
 mod fake_helpdesk;
 mod fake_sources;
@@ -13,6 +14,8 @@ mod helpdesk_helpers;
 mod helpers;
 mod local_server;
 mod outage;
+mod reindex;
+mod replicas;
 mod roi;
 mod stalling_proxy;
 mod stats;

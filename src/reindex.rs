@@ -1,0 +1,458 @@
+//! Opening the serving generation at startup, and rebuilding the index into a new
+//! generation beside it (`deflect reindex`, `POST /v1/admin/reindex`, a follower that
+//! must start over from the snapshot).
+//!
+//! A rebuild fills `generations/<n+1>/` from the sources (the content log's snapshot;
+//! without a log, the stored documents of the current generation; the demo catalog for
+//! the demo tenant when it has nothing else), commits it with the log position it reached,
+//! catches it up with the changes logged meanwhile, switches `CURRENT` and the readers
+//! to it, and removes the old generation. Suggestions are answered from the old
+//! generation all along. A process killed at any point restarts on the generation
+//! `CURRENT` names; [`IndexLayout::remove_leftovers`] removes the rest.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use tantivy::TantivyDocument;
+
+use crate::content::{apply_to_generation, upsert_operations, ContentStore, StoreError};
+use crate::content_log::{ContentLog, ContentLogError};
+use crate::demo::demo_documents;
+use crate::domain::{ContentDocument, TenantId};
+use crate::search::document::StoredDocument;
+use crate::search::serving::retire;
+use crate::search::writer::WriterOptions;
+use crate::search::{
+    ContentIndex, Generation, IndexError, IndexLayout, IndexWriterHandle, LogPosition,
+    ServedGeneration, WriteError,
+};
+
+/// Documents analysed and handed to the new generation's writer at once.
+const DOCUMENTS_PER_BATCH: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("a rebuild of the index is already running")]
+    InProgress,
+    #[error("failed to prepare the index directory {path}")]
+    Directory {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("failed to start the writer of the new generation")]
+    Writer(#[source] tantivy::TantivyError),
+    #[error("failed to read the documents of the current generation")]
+    ReadPrevious(#[source] anyhow::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Log(#[from] ContentLogError),
+    #[error("a blocking task failed")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl From<WriteError> for RebuildError {
+    fn from(error: WriteError) -> RebuildError {
+        RebuildError::Store(StoreError::Write(error))
+    }
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RebuildReport {
+    /// The number of the generation now serving.
+    pub generation: u64,
+    pub documents: u64,
+    /// The content-log position the new generation had reached when it was switched to.
+    pub log_position: Option<String>,
+    pub seconds: f64,
+}
+
+/// Where a rebuild takes the content from.
+#[derive(Clone)]
+pub struct RebuildSources {
+    pub log: Option<ContentLog>,
+    /// Gets the demo catalog when the other sources have nothing of it.
+    pub demo_tenant: Option<TenantId>,
+}
+
+/// The generation open at startup.
+pub struct OpenedGeneration {
+    pub generation: ServedGeneration,
+    /// True when the generation was just created (a new directory, or one that replaced
+    /// an unreadable generation) and has to be filled from the sources.
+    pub is_new: bool,
+}
+
+/// Opens the generation `CURRENT` names, after removing a killed process's leftovers.
+/// A new directory gets an empty first generation. An unreadable generation is moved
+/// aside (logged as an error) and replaced by an empty one; an index of another schema
+/// version is refused (`deflect reindex` rebuilds it).
+pub fn open_current_generation(
+    layout: &IndexLayout,
+    options: WriterOptions,
+) -> Result<OpenedGeneration, RebuildError> {
+    let directory_error = directory_error(layout.root());
+    std::fs::create_dir_all(layout.root()).map_err(directory_error)?;
+    for removed in layout.remove_leftovers().map_err(directory_error)? {
+        tracing::info!(path = %removed.display(), "removed a leftover of an interrupted index write");
+    }
+    let (generation, is_new) = match layout.current().map_err(directory_error)? {
+        Some(generation) => match ContentIndex::open_or_create(&generation.path) {
+            Ok(index) => (open_served(generation.number, index, options)?, false),
+            Err(error @ IndexError::SchemaMismatch { .. }) => return Err(error.into()),
+            Err(error) => {
+                let moved_to = layout.set_aside(&generation).map_err(directory_error)?;
+                tracing::error!(
+                    path = %generation.path.display(),
+                    moved_to = %moved_to.display(),
+                    error = format!("{:#}", anyhow::Error::new(error)),
+                    "the index is unreadable; moved it aside and rebuilding it from its sources"
+                );
+                (create_generation(layout, options, true)?, true)
+            }
+        },
+        None => (create_generation(layout, options, true)?, true),
+    };
+    Ok(OpenedGeneration { generation, is_new })
+}
+
+/// Returns a mapper of an I/O error on the index directory `path` to a [`RebuildError`].
+fn directory_error(path: &Path) -> impl Fn(std::io::Error) -> RebuildError + Copy + '_ {
+    move |source| RebuildError::Directory {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn open_served(
+    number: u64,
+    index: ContentIndex,
+    options: WriterOptions,
+) -> Result<ServedGeneration, RebuildError> {
+    let (writer, thread) =
+        IndexWriterHandle::start(&index, options).map_err(RebuildError::Writer)?;
+    Ok(ServedGeneration {
+        number,
+        index,
+        writer: Some(writer),
+        writer_thread: Some(thread),
+    })
+}
+
+/// Creates an empty generation with a running writer; `make_current` switches to it at
+/// once (for a directory that has no usable generation).
+fn create_generation(
+    layout: &IndexLayout,
+    options: WriterOptions,
+    make_current: bool,
+) -> Result<ServedGeneration, RebuildError> {
+    let directory_error = directory_error(layout.root());
+    let generation = layout.create_next().map_err(directory_error)?;
+    let index = ContentIndex::open_or_create(&generation.path)?;
+    if make_current {
+        layout.switch_to(&generation).map_err(directory_error)?;
+    }
+    open_served(generation.number, index, options)
+}
+
+/// Rebuilds generations of one index directory; cheap to clone, one rebuild at a time.
+#[derive(Clone)]
+pub struct Reindexer {
+    layout: IndexLayout,
+    options: WriterOptions,
+    sources: RebuildSources,
+    running: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Whether a rebuild asked for while another runs waits for it or is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenBusy {
+    Wait,
+    Refuse,
+}
+
+impl Reindexer {
+    pub fn new(layout: IndexLayout, options: WriterOptions, sources: RebuildSources) -> Reindexer {
+        Reindexer {
+            layout,
+            options,
+            sources,
+            running: Default::default(),
+        }
+    }
+
+    /// Rebuilds the generation `store` serves into a new one and switches the store to
+    /// it; suggestions keep being answered from the old one meanwhile.
+    #[tracing::instrument(name = "rebuild index", skip_all)]
+    pub async fn rebuild_serving(
+        &self,
+        store: &ContentStore,
+        when_busy: WhenBusy,
+    ) -> Result<RebuildReport, RebuildError> {
+        let _running = match when_busy {
+            WhenBusy::Wait => self.running.lock().await,
+            WhenBusy::Refuse => self
+                .running
+                .try_lock()
+                .map_err(|_| RebuildError::InProgress)?,
+        };
+        let started = Instant::now();
+        // Without a log, nothing could tell the new generation what was written during
+        // the copy: content writes wait for the whole rebuild (suggestions do not).
+        let pause_for_copy = match store.log() {
+            None => Some(store.pause_writes().await),
+            Some(_) => None,
+        };
+        let previous = self
+            .layout
+            .generation(store.serving_index().current().number);
+        let (built, mut position) =
+            build_generation(&self.layout, self.options, &self.sources, Some(&previous)).await?;
+        let paused = match pause_for_copy {
+            Some(paused) => paused,
+            None => store.pause_writes().await,
+        };
+        if let (Some(log), Some(mut reached)) = (store.log(), position) {
+            loop {
+                let read = log.read_after(reached, false).await?;
+                let Some(last_position) = read.last_position else {
+                    break;
+                };
+                for entry in read.entries {
+                    let entry_position = Some(entry.position);
+                    apply_to_generation(&built, &entry.tenant, entry.changes, entry_position)
+                        .await?;
+                }
+                reached = last_position;
+            }
+            position = Some(reached);
+        }
+        let new_generation = self.layout.generation(built.number);
+        self.layout
+            .switch_to(&new_generation)
+            .map_err(|source| RebuildError::Directory {
+                path: new_generation.path.clone(),
+                source,
+            })?;
+        let documents = built.index.num_documents();
+        let old = store.serving_index().replace(built);
+        drop(paused);
+        retire(old).await;
+        if let Err(error) = self.layout.remove(&previous) {
+            tracing::warn!(%error, path = %previous.path.display(), "failed to remove the old index generation; it goes at the next start");
+        }
+        let report = RebuildReport {
+            generation: new_generation.number,
+            documents,
+            log_position: position.map(|position| position.to_string()),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        tracing::info!(
+            generation = report.generation,
+            documents = report.documents,
+            seconds = report.seconds,
+            "index rebuilt and switched"
+        );
+        Ok(report)
+    }
+}
+
+/// Rebuilds the index in `root`, which no running process may be using (`deflect
+/// reindex`): also the way to rebuild an index of an older schema version.
+pub async fn rebuild_offline(
+    root: &Path,
+    options: WriterOptions,
+    sources: &RebuildSources,
+) -> Result<RebuildReport, RebuildError> {
+    let started = Instant::now();
+    let layout = IndexLayout::new(root);
+    let directory_error = directory_error(root);
+    std::fs::create_dir_all(root).map_err(directory_error)?;
+    layout.remove_leftovers().map_err(directory_error)?;
+    let previous = layout.current().map_err(directory_error)?;
+    // Holding the old generation's writer lock keeps a running service from using it
+    // (and this rebuild from running beside one).
+    let _lock = match &previous {
+        Some(generation) => lock_generation(generation)?,
+        None => None,
+    };
+    let (built, position) = build_generation(&layout, options, sources, previous.as_ref()).await?;
+    let new_generation = layout.generation(built.number);
+    let documents = built.index.num_documents();
+    retire(Arc::new(built)).await;
+    layout.switch_to(&new_generation).map_err(directory_error)?;
+    if let Some(previous) = previous {
+        layout.remove(&previous).map_err(directory_error)?;
+    }
+    Ok(RebuildReport {
+        generation: new_generation.number,
+        documents,
+        log_position: position.map(|position| position.to_string()),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Takes the writer lock of `generation` when it is a readable index.
+fn lock_generation(
+    generation: &Generation,
+) -> Result<Option<tantivy::IndexWriter<TantivyDocument>>, RebuildError> {
+    let Ok(index) = tantivy::Index::open_in_dir(&generation.path) else {
+        return Ok(None);
+    };
+    match index.writer_with_num_threads(1, 15_000_000) {
+        Ok(writer) => Ok(Some(writer)),
+        Err(tantivy::TantivyError::LockFailure(..)) => {
+            Err(RebuildError::ReadPrevious(anyhow::anyhow!(
+                "the index at {} is in use (is `deflect serve` running on it?)",
+                generation.path.display()
+            )))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Creates the next generation and fills it from `sources` (or, without a log, from
+/// `previous`); returns it committed, with its writer running, and the log position it
+/// reached. A failed build is removed.
+async fn build_generation(
+    layout: &IndexLayout,
+    options: WriterOptions,
+    sources: &RebuildSources,
+    previous: Option<&Generation>,
+) -> Result<(ServedGeneration, Option<LogPosition>), RebuildError> {
+    let built = create_generation(layout, options, false)?;
+    let filled = fill_generation(&built, sources, previous).await;
+    match filled {
+        Ok(position) => Ok((built, position)),
+        Err(error) => {
+            let path = layout.generation(built.number).path;
+            drop(built);
+            if let Err(remove_error) = std::fs::remove_dir_all(&path) {
+                tracing::warn!(error = %remove_error, path = %path.display(), "failed to remove a failed index build");
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn fill_generation(
+    built: &ServedGeneration,
+    sources: &RebuildSources,
+    previous: Option<&Generation>,
+) -> Result<Option<LogPosition>, RebuildError> {
+    let mut tenants_filled = std::collections::HashSet::new();
+    let position = match &sources.log {
+        Some(log) => {
+            // The position first: whatever is written while the snapshot is read is in
+            // the stream after it, and applied again (idempotently) afterwards.
+            let position = log.head().await?;
+            for tenant in log.tenants().await? {
+                let mut cursor = 0;
+                loop {
+                    let page = log.snapshot_page(&tenant, cursor).await?;
+                    if !page.documents.is_empty() {
+                        tenants_filled.insert(tenant.clone());
+                    }
+                    queue_documents(built, &tenant, page.documents).await?;
+                    match page.next_cursor {
+                        Some(next) => cursor = next,
+                        None => break,
+                    }
+                }
+            }
+            Some(position)
+        }
+        None => {
+            if let Some(previous) =
+                previous.filter(|previous| previous.path.join("meta.json").exists())
+            {
+                let path = previous.path.clone();
+                let by_tenant = tokio::task::spawn_blocking(move || read_stored_documents(&path))
+                    .await?
+                    .map_err(RebuildError::ReadPrevious)?;
+                for (tenant, documents) in by_tenant {
+                    tenants_filled.insert(tenant.clone());
+                    for batch in documents.chunks(DOCUMENTS_PER_BATCH) {
+                        queue_documents(built, &tenant, batch.to_vec()).await?;
+                    }
+                }
+            }
+            None
+        }
+    };
+    if let Some(demo_tenant) = &sources.demo_tenant {
+        if !tenants_filled.contains(demo_tenant) {
+            queue_documents(built, demo_tenant, demo_documents()).await?;
+        }
+    }
+    let writer = built.writer.as_ref().ok_or(WriteError::Stopped)?;
+    writer.apply_at(Vec::new(), position).await?;
+    Ok(position)
+}
+
+/// Analyses `documents` off the async threads and queues them on `built`'s writer.
+async fn queue_documents(
+    built: &ServedGeneration,
+    tenant: &TenantId,
+    documents: Vec<ContentDocument>,
+) -> Result<(), RebuildError> {
+    if documents.is_empty() {
+        return Ok(());
+    }
+    let index = built.index.clone();
+    let writer = built.writer.clone().ok_or(WriteError::Stopped)?;
+    let tenant = tenant.clone();
+    tokio::task::spawn_blocking(move || {
+        let operations = upsert_operations(&index, &tenant, &documents);
+        writer.queue_blocking(operations)
+    })
+    .await??;
+    Ok(())
+}
+
+/// Reads every stored document of the index at `path`, by tenant. It reads the index
+/// with the schema it was built with, so an index of an older schema version can be
+/// rebuilt into the current one.
+fn read_stored_documents(
+    path: &Path,
+) -> anyhow::Result<std::collections::BTreeMap<TenantId, Vec<ContentDocument>>> {
+    use anyhow::Context;
+
+    let index = tantivy::Index::open_in_dir(path).context("failed to open the index")?;
+    let source_field = index
+        .schema()
+        .get_field("source")
+        .context("the index has no source field")?;
+    let reader = index.reader().context("failed to open a reader")?;
+    let searcher = reader.searcher();
+    let mut by_tenant: std::collections::BTreeMap<TenantId, Vec<ContentDocument>> =
+        Default::default();
+    for segment in searcher.segment_readers() {
+        let store = segment
+            .get_store_reader(64)
+            .context("failed to open a document store")?;
+        let alive = segment.alive_bitset();
+        for document_id in 0..segment.max_doc() {
+            if alive.is_some_and(|alive| !alive.is_alive(document_id)) {
+                continue;
+            }
+            let indexed: TantivyDocument = store
+                .get(document_id)
+                .context("failed to read a document")?;
+            let Some(stored) = StoredDocument::from_indexed(&indexed, source_field)
+                .context("failed to parse a stored document")?
+            else {
+                continue;
+            };
+            let tenant = TenantId::parse(&stored.tenant).map_err(anyhow::Error::msg)?;
+            by_tenant.entry(tenant).or_default().push(stored.document);
+        }
+    }
+    Ok(by_tenant)
+}

@@ -1,0 +1,210 @@
+//! `POST /v1/admin/reindex` and startup on an unreadable index: rebuilds into a new
+//! generation while suggestions keep being answered.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    article, assert_api_error, ndjson, spawn_app_with, spawn_app_with_demo, spawn_instance_on,
+    TestApp,
+};
+
+/// Documents loaded before a rebuild, so that it takes a moment.
+const FILLER_DOCUMENTS: usize = 1_500;
+
+async fn post_reindex(app: &TestApp, key: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/admin/reindex"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("failed to send the reindex request")
+}
+
+/// Returns the numbered generation directories of the index of `app`.
+fn generation_directories(index_path: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(index_path.join("generations")) else {
+        return Vec::new();
+    };
+    entries.map(|entry| entry.unwrap().path()).collect()
+}
+
+/// Suggests `draft` over and over until `stop` is set; returns how many answers there
+/// were and the statuses of those that were not 200 with `expected_id` among the results.
+async fn suggest_until(
+    app: &TestApp,
+    draft: &str,
+    expected_id: &str,
+    stop: Arc<AtomicBool>,
+) -> (usize, Vec<String>) {
+    let mut answers = 0;
+    let mut failures = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let response = app
+            .suggest(&app.acme.suggest, &json!({ "subject": draft }))
+            .await;
+        answers += 1;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let found = body["results"]
+            .as_array()
+            .is_some_and(|results| results.iter().any(|result| result["id"] == expected_id));
+        if status != StatusCode::OK || !found {
+            failures.push(format!("{status}: {body}"));
+        }
+    }
+    (answers, failures)
+}
+
+async fn suggestions_keep_being_answered_during_a_reindex(app: TestApp) {
+    // Arrange
+    app.put_documents(
+        &app.acme.admin,
+        &[article(
+            "export-invoices",
+            "Export invoices as PDF",
+            "Open billing and choose export.",
+        )],
+    )
+    .await;
+    let filler: Vec<Value> = (0..FILLER_DOCUMENTS)
+        .map(|number| {
+            article(
+                &format!("filler-{number}"),
+                &format!("Configure team setting {number}"),
+                "Open the admin console, choose teams and change the setting.",
+            )
+        })
+        .collect();
+    let uploaded = app
+        .post_bulk(&app.acme.admin, "application/x-ndjson", ndjson(&filler))
+        .await;
+    assert_eq!(uploaded.status(), StatusCode::OK);
+    let before = generation_directories(&app.settings.index.path);
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // Act: suggestions run all through the rebuild, and a while after it.
+    let (suggesting, reindexed) = tokio::join!(
+        suggest_until(
+            &app,
+            "export invoices as pdf",
+            "export-invoices",
+            stop.clone()
+        ),
+        async {
+            let response = post_reindex(&app, &app.acme.admin).await;
+            let status = response.status();
+            let report: Value = response.json().await.unwrap();
+            let written_after = app
+                .put_content(
+                    &app.acme.admin,
+                    "close-account",
+                    &article(
+                        "close-account",
+                        "Close your account",
+                        "Settings, then close.",
+                    ),
+                )
+                .await
+                .status();
+            stop.store(true, Ordering::SeqCst);
+            (status, report, written_after)
+        }
+    );
+
+    // Assert
+    let (answers, failures) = suggesting;
+    let (status, report, written_after) = reindexed;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert!(
+        answers >= 3,
+        "only {answers} suggestions were asked during the rebuild"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {answers} failed: {failures:?}",
+        failures.len()
+    );
+    assert_eq!(written_after, StatusCode::OK);
+    let after = generation_directories(&app.settings.index.path);
+    assert_eq!(after.len(), 1, "the old generation is removed: {after:?}");
+    assert_ne!(before, after);
+    assert_eq!(
+        report["generation"].as_u64(),
+        after[0].file_name().unwrap().to_str().unwrap().parse().ok()
+    );
+    assert!(report["documents"].as_u64().unwrap() > 0, "{report}");
+    let found = app.get_content(&app.acme.admin, "close-account").await;
+    assert_eq!(found.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suggestions_keep_being_answered_while_the_index_is_rebuilt_from_the_content_log() {
+    suggestions_keep_being_answered_during_a_reindex(spawn_app_with_demo().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_content_log_a_reindex_rebuilds_from_the_stored_documents() {
+    let app = spawn_app_with(|settings| {
+        settings.content_log.enabled = false;
+        settings.demo.load_when_empty = true;
+        settings.demo.tenant = "acme".to_owned();
+    })
+    .await;
+    suggestions_keep_being_answered_during_a_reindex(app).await;
+}
+
+#[tokio::test]
+async fn a_reindex_needs_an_admin_key() {
+    // Arrange
+    let app = spawn_app_with(|_| {}).await;
+
+    // Act
+    let response = post_reindex(&app, &app.acme.suggest).await;
+
+    // Assert
+    assert_api_error(response, StatusCode::FORBIDDEN, "insufficient_scope").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_index_at_startup_is_moved_aside_and_rebuilt_from_the_content_log() {
+    // Arrange: an instance wrote a document, then its index got garbage in meta.json.
+    let first = spawn_app_with(|_| {}).await;
+    first
+        .put_documents(
+            &first.acme.admin,
+            &[article(
+                "export-invoices",
+                "Export invoices as PDF",
+                "Open billing and export.",
+            )],
+        )
+        .await;
+    first.stop().await;
+    let index_path = first.settings.index.path.clone();
+    let generations = generation_directories(&index_path);
+    assert_eq!(generations.len(), 1, "{generations:?}");
+    std::fs::write(generations[0].join("meta.json"), "this is not json").unwrap();
+
+    // Act
+    let restarted = spawn_instance_on(&first, &index_path).await;
+
+    // Assert
+    let found = restarted
+        .get_content(&restarted.acme.admin, "export-invoices")
+        .await;
+    assert_eq!(found.status(), StatusCode::OK);
+    let set_aside: Vec<_> = generation_directories(&index_path)
+        .into_iter()
+        .filter(|path| path.to_string_lossy().contains(".corrupt-"))
+        .collect();
+    assert_eq!(
+        set_aside.len(),
+        1,
+        "the unreadable generation is kept aside"
+    );
+}

@@ -1,0 +1,296 @@
+//! Several instances on one Redis serve the same content: writes through one reach the
+//! others through the content log, and a new instance starts from its snapshot.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{
+    article, assert_api_error, ndjson, retry_after, spawn_app, spawn_app_with,
+    spawn_app_with_redis_down_and, spawn_instance_on, TestApp,
+};
+
+/// How long a change may take to reach another instance.
+const PROPAGATION_LIMIT: Duration = Duration::from_secs(2);
+
+/// Starts another instance with its own index on the Redis key prefix of `first`.
+async fn spawn_replica_of(first: &TestApp) -> TestApp {
+    let prefix = first.settings.events.key_prefix.clone();
+    spawn_app_with(move |settings| settings.events.key_prefix = prefix).await
+}
+
+/// Puts the article `export-invoices` through `app`.
+async fn put_export_invoices(app: &TestApp) -> reqwest::Response {
+    app.put_content(
+        &app.acme.admin,
+        "export-invoices",
+        &article(
+            "export-invoices",
+            "Export invoices as PDF",
+            "Open billing and choose export.",
+        ),
+    )
+    .await
+}
+
+/// Polls `app` until `acme`'s document `id` is (or, with `present` false, is no longer)
+/// found by a suggestion for `draft`; returns how long that took, failing after the limit.
+async fn time_until_suggested(app: &TestApp, draft: &str, id: &str, present: bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        let suggestions = app
+            .suggestions(&app.acme.suggest, &json!({ "subject": draft }))
+            .await;
+        if suggestions.ids().contains(&id) == present {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < PROPAGATION_LIMIT,
+            "{id} {} on the other instance within {PROPAGATION_LIMIT:?}",
+            if present {
+                "was not found"
+            } else {
+                "was still found"
+            }
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_put_through_one_instance_is_suggested_by_another_within_two_seconds() {
+    // Arrange
+    let first = spawn_app().await;
+    let second = spawn_replica_of(&first).await;
+
+    // Act
+    let response = put_export_invoices(&first).await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    let took =
+        time_until_suggested(&second, "export invoices as pdf", "export-invoices", true).await;
+    assert!(took < PROPAGATION_LIMIT, "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_and_bulk_uploads_reach_the_other_instance() {
+    // Arrange
+    let first = spawn_app().await;
+    let second = spawn_replica_of(&first).await;
+    let documents = [
+        article(
+            "reset-password",
+            "Reset your password",
+            "Use the forgot password link.",
+        ),
+        article(
+            "invite-teammates",
+            "Invite teammates",
+            "Send invitations from the team page.",
+        ),
+    ];
+    let response = first
+        .post_bulk(
+            &first.acme.admin,
+            "application/x-ndjson",
+            ndjson(&documents),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    time_until_suggested(&second, "invite teammates", "invite-teammates", true).await;
+    time_until_suggested(&second, "reset my password", "reset-password", true).await;
+
+    // Act
+    let deleted = second
+        .delete_content(&second.acme.admin, "reset-password")
+        .await;
+
+    // Assert
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    time_until_suggested(&first, "reset my password", "reset-password", false).await;
+    let on_first = first.get_content(&first.acme.admin, "reset-password").await;
+    assert_eq!(on_first.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_started_later_with_an_empty_index_catches_up_from_the_snapshot() {
+    // Arrange: content written, replaced and deleted before the third instance exists.
+    let first = spawn_app().await;
+    first
+        .put_documents(
+            &first.acme.admin,
+            &[
+                article("export-invoices", "Export invoices", "Old text."),
+                article(
+                    "close-account",
+                    "Close your account",
+                    "Settings, then close.",
+                ),
+                article(
+                    "export-invoices",
+                    "Export invoices as PDF",
+                    "Open billing and export.",
+                ),
+            ],
+        )
+        .await;
+    first
+        .delete_content(&first.acme.admin, "close-account")
+        .await;
+
+    // Act
+    let late = spawn_replica_of(&first).await;
+
+    // Assert
+    time_until_suggested(&late, "export invoices pdf", "export-invoices", true).await;
+    let replaced = late.get_content(&late.acme.admin, "export-invoices").await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+    let body: serde_json::Value = replaced.json().await.unwrap();
+    assert_eq!(body["title"], "Export invoices as PDF");
+    let deleted = late.get_content(&late.acme.admin, "close-account").await;
+    assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn while_redis_is_down_content_writes_are_refused_and_suggestions_keep_working() {
+    // Arrange: the demo catalog is served from this instance's own load.
+    let app = spawn_app_with_redis_down_and(|settings| {
+        settings.demo.load_when_empty = true;
+        settings.demo.tenant = "acme".to_owned();
+    })
+    .await;
+
+    // Act
+    let write = app
+        .put_content(
+            &app.acme.admin,
+            "export-invoices",
+            &article("export-invoices", "Export invoices", "Open billing."),
+        )
+        .await;
+    let suggestions = app
+        .suggest(
+            &app.acme.suggest,
+            &json!({ "subject": "how do I reset my password" }),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(retry_after(&write).as_deref(), Some("5"));
+    assert_api_error(
+        write,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "content_log_unavailable",
+    )
+    .await;
+    assert_eq!(suggestions.status(), StatusCode::OK);
+    let missing = app.get_content(&app.acme.admin, "export-invoices").await;
+    assert_eq!(
+        missing.status(),
+        StatusCode::NOT_FOUND,
+        "nothing was applied"
+    );
+}
+
+/// Writes an index into `index_path` as an instance that stopped long ago would have left
+/// it: one document the log never had, committed at a log position near the start.
+async fn index_of_an_instance_stopped_long_ago(settings: &deflect::configuration::Settings) {
+    use deflect::content::ContentStore;
+    use deflect::search::serving::retire;
+    use deflect::search::{IndexLayout, LogPosition, ServingIndex};
+
+    let opened = deflect::reindex::open_current_generation(
+        &IndexLayout::new(&settings.index.path),
+        settings.index.writer_options(),
+    )
+    .unwrap();
+    let serving = ServingIndex::new(opened.generation);
+    let store = ContentStore::serving(serving.clone(), None);
+    let stale = deflect::ndjson::parse_line(
+        br#"{"id": "stale-doc", "title": "Deleted while this instance was down"}"#,
+        1,
+    )
+    .unwrap()
+    .unwrap();
+    tokio::task::spawn_blocking(move || {
+        let acme = deflect::domain::TenantId::parse("acme").unwrap();
+        store.queue_blocking(&acme, &[stale]).unwrap();
+        let early = LogPosition {
+            milliseconds: 1,
+            sequence: 0,
+        };
+        store.commit_blocking_at(Some(early)).unwrap();
+    })
+    .await
+    .unwrap();
+    let generation = serving.current();
+    drop(serving);
+    retire(generation).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_whose_position_was_trimmed_from_the_log_rebuilds_from_the_snapshot() {
+    // Arrange: one stream entry per document and a short stream, so it gets trimmed.
+    let first = spawn_app_with(|settings| settings.content_log.stream_max_len = 10).await;
+    let documents: Vec<_> = (0..250)
+        .map(|number| {
+            article(
+                &format!("filler-{number}"),
+                &format!("Team setting {number}"),
+                "Open the admin console.",
+            )
+        })
+        .collect();
+    first.put_documents(&first.acme.admin, &documents).await;
+    let directory = tempfile::tempdir().unwrap();
+    let mut stale_settings = first.settings.clone();
+    stale_settings.index.path = directory.path().join("index");
+    index_of_an_instance_stopped_long_ago(&stale_settings).await;
+
+    // Act
+    let restarted = spawn_instance_on(&first, &stale_settings.index.path).await;
+
+    // Assert: the snapshot replaced the index; following the stream could not have
+    // removed the document the log never had.
+    let stale = restarted
+        .get_content(&restarted.acme.admin, "stale-doc")
+        .await;
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+    let first_document = restarted
+        .get_content(&restarted.acme.admin, "filler-0")
+        .await;
+    assert_eq!(first_document.status(), StatusCode::OK);
+    let last_document = restarted
+        .get_content(&restarted.acme.admin, "filler-249")
+        .await;
+    assert_eq!(last_document.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_entry_in_the_log_is_skipped_and_later_changes_still_arrive() {
+    // Arrange: an entry no deflect wrote sits in the stream.
+    let first = spawn_app().await;
+    let second = spawn_replica_of(&first).await;
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let stream = format!("{}{{content}}:changes", first.settings.events.key_prefix);
+    let _: String = redis::cmd("XADD")
+        .arg(&stream)
+        .arg("*")
+        .arg("tenant")
+        .arg("acme")
+        .arg("changes")
+        .arg("not json")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    // Act
+    let response = put_export_invoices(&first).await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    time_until_suggested(&second, "export invoices as pdf", "export-invoices", true).await;
+}
