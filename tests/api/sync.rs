@@ -153,6 +153,62 @@ async fn zendesk_articles_on_several_pages_flow_into_suggestions_without_drafts_
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn articles_synced_through_one_instance_are_suggested_and_removed_by_another() {
+    // Arrange: two instances on one Redis key prefix, each with its own index.
+    let sources = help_center_with_articles().await;
+    let first = spawn_app_with_sources_and(&sources, |_| {}).await;
+    let shared_prefix = first.settings.events.key_prefix.clone();
+    let second = spawn_app_with_sources_and(&sources, move |settings| {
+        settings.events.key_prefix = shared_prefix;
+    })
+    .await;
+    let draft = "how do I export my data as csv";
+
+    // Act: the first instance syncs; then the article turns draft and it syncs again.
+    first.sync_source("zendesk", false).await;
+    let arrived = time_until_suggested_or_not(&second, draft, "zd-105-en-us", true).await;
+    let mut drafted = zendesk_article(
+        105,
+        "en-us",
+        "Export your data",
+        "<p>Export projects as CSV from Settings, Export.</p>",
+        T0 + 40,
+    );
+    drafted.record["draft"] = json!(true);
+    sources.put_zendesk_article(drafted);
+    first.sync_source("zendesk", false).await;
+    let removed = time_until_suggested_or_not(&second, draft, "zd-105-en-us", false).await;
+
+    // Assert
+    assert!(arrived < Duration::from_secs(2), "{arrived:?}");
+    assert!(removed < Duration::from_secs(2), "{removed:?}");
+    assert!(!second.holds("zd-105-en-us").await);
+    assert!(second.holds("zd-101-en-us").await);
+}
+
+/// Polls `app` until document `id` is (or, `present` false, is no longer) suggested for
+/// `draft`; returns how long that took, failing after 5 s.
+async fn time_until_suggested_or_not(
+    app: &crate::helpers::TestApp,
+    draft: &str,
+    id: &str,
+    present: bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let found = ids_of(&app.suggested_for(draft).await).contains(&id.to_owned());
+        if found == present {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{id} present={found} on the other instance after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_second_zendesk_run_starts_at_the_saved_end_time_and_removes_an_article_turned_draft() {
     // Arrange
