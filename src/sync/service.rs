@@ -200,6 +200,28 @@ impl SyncService {
                         "tenants.{tenant_name}.sources.catalog.id_prefix may not contain whitespace or `/`"
                     ));
                 }
+                // A full run deletes every document under the prefix that the feed does
+                // not list: the prefix must not reach documents of other sources or the
+                // admin API.
+                let overlaps_another_source = [zendesk::ID_PREFIX, freshdesk::ID_PREFIX]
+                    .iter()
+                    .any(|other| {
+                        other.starts_with(catalog.id_prefix.as_str())
+                            || catalog.id_prefix.starts_with(other)
+                    });
+                if catalog.id_prefix.is_empty() || overlaps_another_source {
+                    return Err(format!(
+                        "tenants.{tenant_name}.sources.catalog.id_prefix must be set and must not overlap the zendesk (`zd-`) or freshdesk (`fd-`) prefixes: a full catalog run removes every document under it that the feed does not list"
+                    ));
+                }
+                if let Some(token) = &catalog.api_token {
+                    let header = format!("Bearer {}", token.expose_secret());
+                    if reqwest::header::HeaderValue::from_str(&header).is_err() {
+                        return Err(format!(
+                            "tenants.{tenant_name}.sources.catalog.api_token holds characters an HTTP header cannot carry (a line break?)"
+                        ));
+                    }
+                }
                 let account = match &catalog.api_token {
                     Some(token) => ApiAccount::new(
                         http.clone(),

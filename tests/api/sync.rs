@@ -731,6 +731,45 @@ async fn a_source_url_on_a_private_address_is_refused_unless_allowed() {
 }
 
 #[tokio::test]
+async fn a_catalog_prefix_that_reaches_other_content_or_a_token_with_a_line_break_is_refused() {
+    // Arrange
+    let sources = FakeSources::start(2).await;
+    let with_catalog = |change: fn(&mut deflect::sync::settings::CatalogSourceSettings)| {
+        let sources = &sources;
+        move |settings: &mut deflect::configuration::Settings| {
+            configure_sources(settings, sources);
+            let acme = settings.tenants.get_mut("acme").unwrap();
+            change(acme.sources.catalog.as_mut().unwrap());
+        }
+    };
+
+    // Act
+    let empty_prefix = build_error_with(with_catalog(|catalog| catalog.id_prefix.clear())).await;
+    let zendesk_prefix =
+        build_error_with(with_catalog(|catalog| catalog.id_prefix = "zd".to_owned())).await;
+    let broken_token = build_error_with(with_catalog(|catalog| {
+        catalog.api_token = Some(secrecy::SecretString::from("token\nX-Other: 1".to_owned()));
+    }))
+    .await;
+
+    // Assert
+    for error in [&empty_prefix, &zendesk_prefix] {
+        assert!(
+            error.contains("sources.catalog.id_prefix must be set"),
+            "{error}"
+        );
+    }
+    assert!(
+        broken_token.contains("sources.catalog.api_token"),
+        "{broken_token}"
+    );
+    assert!(
+        !broken_token.contains("X-Other"),
+        "the token leaked: {broken_token}"
+    );
+}
+
+#[tokio::test]
 async fn a_second_sync_of_a_source_being_synced_is_refused() {
     // Arrange: another instance holds the lock.
     let sources = help_center_with_articles().await;
