@@ -35,9 +35,7 @@ const JOBS_PER_ROUND: usize = 64;
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub max_attempts: u32,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-    pub max_retry_after: Duration,
+    pub retry: RetryPolicy,
     pub poll_interval: Duration,
     pub lease: Duration,
     pub concurrency: usize,
@@ -47,9 +45,11 @@ impl WorkerSettings {
     pub fn from_settings(settings: &OutboxSettings) -> WorkerSettings {
         WorkerSettings {
             max_attempts: settings.max_attempts.max(1),
-            initial_backoff: Duration::from_millis(settings.initial_backoff_ms),
-            max_backoff: Duration::from_millis(settings.max_backoff_ms),
-            max_retry_after: Duration::from_secs(settings.max_retry_after_seconds),
+            retry: RetryPolicy {
+                initial_backoff: Duration::from_millis(settings.initial_backoff_ms),
+                max_backoff: Duration::from_millis(settings.max_backoff_ms),
+                max_retry_after: Duration::from_secs(settings.max_retry_after_seconds),
+            },
             poll_interval: Duration::from_millis(settings.poll_interval_ms.max(10)),
             lease: Duration::from_secs(settings.lease_seconds.max(1)),
             concurrency: settings.concurrency.max(1),
@@ -269,12 +269,7 @@ impl OutboxWorker {
             AttemptError::Call(call) => call.retry_after(),
             AttemptError::NotConfigured(_) => None,
         };
-        let policy = RetryPolicy {
-            initial_backoff: self.settings.initial_backoff,
-            max_backoff: self.settings.max_backoff,
-            max_retry_after: self.settings.max_retry_after,
-        };
-        policy.wait_after(attempt, asked)
+        self.settings.retry.wait_after(attempt, asked)
     }
 }
 

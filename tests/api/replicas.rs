@@ -36,7 +36,12 @@ async fn put_export_invoices(app: &TestApp) -> reqwest::Response {
 
 /// Polls `app` until `acme`'s document `id` is (or, with `present` false, is no longer)
 /// found by a suggestion for `draft`; returns how long that took, failing after the limit.
-async fn time_until_suggested(app: &TestApp, draft: &str, id: &str, present: bool) -> Duration {
+pub(crate) async fn time_until_suggested(
+    app: &TestApp,
+    draft: &str,
+    id: &str,
+    present: bool,
+) -> Duration {
     let started = Instant::now();
     loop {
         let suggestions = app

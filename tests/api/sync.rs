@@ -11,6 +11,7 @@ use crate::fake_sources::{
     zendesk_article, FakeSources, Fault, CATALOG_TOKEN, FRESHDESK_API_KEY, ZENDESK_TOKEN,
 };
 use crate::helpers::{assert_api_error, build_error_with};
+use crate::replicas::time_until_suggested;
 use crate::sync_helpers::{configure_sources, spawn_app_with_sources_and};
 
 /// A base time for Zendesk's `updated_at` (unix seconds).
@@ -167,7 +168,7 @@ async fn articles_synced_through_one_instance_are_suggested_and_removed_by_anoth
 
     // Act: the first instance syncs; then the article turns draft and it syncs again.
     first.sync_source("zendesk", false).await;
-    let arrived = time_until_suggested_or_not(&second, draft, "zd-105-en-us", true).await;
+    let arrived = time_until_suggested(&second, draft, "zd-105-en-us", true).await;
     let mut drafted = zendesk_article(
         105,
         "en-us",
@@ -178,35 +179,13 @@ async fn articles_synced_through_one_instance_are_suggested_and_removed_by_anoth
     drafted.record["draft"] = json!(true);
     sources.put_zendesk_article(drafted);
     first.sync_source("zendesk", false).await;
-    let removed = time_until_suggested_or_not(&second, draft, "zd-105-en-us", false).await;
+    let removed = time_until_suggested(&second, draft, "zd-105-en-us", false).await;
 
     // Assert
     assert!(arrived < Duration::from_secs(2), "{arrived:?}");
     assert!(removed < Duration::from_secs(2), "{removed:?}");
     assert!(!second.holds("zd-105-en-us").await);
     assert!(second.holds("zd-101-en-us").await);
-}
-
-/// Polls `app` until document `id` is (or, `present` false, is no longer) suggested for
-/// `draft`; returns how long that took, failing after 5 s.
-async fn time_until_suggested_or_not(
-    app: &crate::helpers::TestApp,
-    draft: &str,
-    id: &str,
-    present: bool,
-) -> Duration {
-    let started = Instant::now();
-    loop {
-        let found = ids_of(&app.suggested_for(draft).await).contains(&id.to_owned());
-        if found == present {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{id} present={found} on the other instance after 5 s"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 #[tokio::test]
