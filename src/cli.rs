@@ -166,6 +166,8 @@ fn serve(extra_file: Option<&Path>) -> anyhow::Result<()> {
 fn reindex(extra_file: Option<&Path>) -> anyhow::Result<()> {
     let settings = settings_with_telemetry(extra_file)?;
     let runtime = async_runtime()?;
+    // The content log's Redis client starts its connection task on the runtime.
+    let _entered = runtime.enter();
     let sources = RebuildSources {
         log: content_log(&settings)?,
         demo_tenant: if settings.demo.load_when_empty {
@@ -208,13 +210,17 @@ fn index_file(extra_file: Option<&Path>, tenant: &str, file: &Path) -> anyhow::R
     )
     .context("failed to open the index for writing (is `deflect serve` using it?)")?;
     let store = ContentStore::serving(ServingIndex::new(opened.generation), None);
-    // With the content log on, every batch goes to the log too, so running instances
-    // (and instances started later) get the documents.
-    let log = content_log(&settings)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
+    // With the content log on, every batch goes to the log too, so running instances
+    // (and instances started later) get the documents. The log's Redis client starts its
+    // connection task on the runtime.
+    let log = {
+        let _entered = runtime.enter();
+        content_log(&settings)?
+    };
     let append_to_log = |documents: &[crate::domain::ContentDocument]| -> anyhow::Result<()> {
         let Some(log) = &log else { return Ok(()) };
         let changes: Vec<_> = documents

@@ -418,8 +418,9 @@ async fn queue_documents(
 
 /// Reads every stored document of the index at `path`, by tenant. It reads the index
 /// with the schema it was built with, so an index of an older schema version can be
-/// rebuilt into the current one.
-fn read_stored_documents(
+/// rebuilt into the current one. (Public for the crash tests, which compare an index
+/// with what was written.)
+pub fn read_stored_documents(
     path: &Path,
 ) -> anyhow::Result<std::collections::BTreeMap<TenantId, Vec<ContentDocument>>> {
     use anyhow::Context;
