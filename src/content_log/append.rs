@@ -36,8 +36,7 @@ pub(super) fn encode_changes(changes: &[ContentChange]) -> Vec<EncodedChange> {
     for change in changes {
         encoded.push(match change {
             ContentChange::Upsert(document) => {
-                let document_json =
-                    serde_json::to_string(document).expect("a document serializes");
+                let document_json = serde_json::to_string(document).expect("a document serializes");
                 EncodedChange {
                     operation: "upsert",
                     id: document.id.clone(),
@@ -157,12 +156,13 @@ impl ContentLog {
                     return Err(append_error(source, appended_entries, entries.len()));
                 }
             };
-            last_position = Some(LogPosition::parse(&id).ok_or_else(|| {
-                ContentLogError::Unreadable {
-                    position: id.clone(),
-                    reason: "not a stream id".to_owned(),
-                }
-            })?);
+            last_position =
+                Some(
+                    LogPosition::parse(&id).ok_or_else(|| ContentLogError::Unreadable {
+                        position: id.clone(),
+                        reason: "not a stream id".to_owned(),
+                    })?,
+                );
         }
         match last_position {
             Some(position) => Ok(position),
@@ -193,7 +193,11 @@ impl ContentLog {
 }
 
 /// Tells an entry that certainly did not run from one that may have.
-fn append_error(source: RedisCallError, appended_entries: usize, entries: usize) -> ContentLogError {
+fn append_error(
+    source: RedisCallError,
+    appended_entries: usize,
+    entries: usize,
+) -> ContentLogError {
     if source.certainly_did_not_run() {
         ContentLogError::AppendNotWritten {
             appended_entries,
@@ -222,7 +226,7 @@ mod tests {
 
     #[test]
     fn changes_are_split_before_an_entry_would_exceed_the_maximum_bytes() {
-        let ranges = entry_ranges(&[40, 40, 30, 10, 50], 100, 100);
+        let ranges = entry_ranges(&[40, 40, 30, 10, 70], 100, 100);
 
         assert_eq!(ranges, vec![0..2, 2..4, 4..5]);
     }

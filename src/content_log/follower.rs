@@ -229,13 +229,17 @@ impl ContentFollower {
         let document_count: usize = documents.values().map(Vec::len).sum();
         let seeded = self
             .log
-            .seed(documents, position.unwrap_or(LogPosition::START), |life_now| {
-                !life_now.is_seeded()
-                    && matches!(
-                        life_now.judge(position),
-                        PositionVerdict::Empty | PositionVerdict::Lost(_)
-                    )
-            })
+            .seed(
+                documents,
+                position.unwrap_or(LogPosition::START),
+                |life_now| {
+                    !life_now.is_seeded()
+                        && matches!(
+                            life_now.judge(position),
+                            PositionVerdict::Empty | PositionVerdict::Lost(_)
+                        )
+                },
+            )
             .await?;
         let SeedOutcome::Seeded {
             marker,

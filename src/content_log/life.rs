@@ -69,7 +69,9 @@ impl LossReason {
         match self {
             LossReason::Emptied => "the content log is empty",
             LossReason::EndsBefore => "the content log ends before this index's position",
-            LossReason::RebornAfter => "the content log was started again after this index's position",
+            LossReason::RebornAfter => {
+                "the content log was started again after this index's position"
+            }
         }
     }
 }
@@ -96,8 +98,7 @@ impl StreamFacts {
         // were removed, and the oldest left is newer than the position. (When the
         // position is exactly the last removed entry this rebuilds without need; a
         // follower that keeps up is never behind the oldest entry.)
-        self.entries_added > self.length
-            && self.first_entry.is_some_and(|oldest| oldest > position)
+        self.entries_added > self.length && self.first_entry.is_some_and(|oldest| oldest > position)
     }
 }
 
@@ -255,7 +256,10 @@ mod tests {
 
         assert_eq!(life.judge(Some(at(150))), PositionVerdict::Usable);
         assert_eq!(life.judge(Some(at(200))), PositionVerdict::Usable);
-        assert_eq!(life.judge(Some(LogPosition::START)), PositionVerdict::Usable);
+        assert_eq!(
+            life.judge(Some(LogPosition::START)),
+            PositionVerdict::Usable
+        );
     }
 
     #[test]

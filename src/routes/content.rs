@@ -53,8 +53,14 @@ fn parse_path_id(raw: &str) -> Result<ContentId, ApiError> {
 pub(super) fn store_error(error: StoreError) -> ApiError {
     match error {
         StoreError::Log(error) => {
-            tracing::warn!(?error, "content write failed: the content log is unavailable");
-            ApiError::new(ErrorCode::ContentLogUnavailable, content_log_message(&error))
+            tracing::warn!(
+                ?error,
+                "content write failed: the content log is unavailable"
+            );
+            ApiError::new(
+                ErrorCode::ContentLogUnavailable,
+                content_log_message(&error),
+            )
         }
         StoreError::NotYetApplied { position } => {
             tracing::warn!(%position, "a logged content change was not applied in time");

@@ -82,7 +82,6 @@ async fn a_new_instance_is_ready_once_it_caught_up_with_the_content_log() {
     assert_eq!(report["content"], "following the content log", "{report}");
 }
 
-
 #[tokio::test]
 async fn readyz_counts_the_documents_of_the_index() {
     // Arrange

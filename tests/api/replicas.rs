@@ -411,15 +411,44 @@ async fn after_the_content_log_is_lost_the_instances_restore_it_and_serve_the_sa
     )
     .await;
     let recovery_limit = Duration::from_secs(15);
-    wait_until_suggested(&first, "invite teammates", "invite-teammates", recovery_limit).await;
+    wait_until_suggested(
+        &first,
+        "invite teammates",
+        "invite-teammates",
+        recovery_limit,
+    )
+    .await;
     let third = spawn_replica_of(&first).await;
 
     // Assert
-    wait_until_suggested(&third, "export invoices as pdf", "export-invoices", recovery_limit).await;
-    wait_until_suggested(&third, "reset my password", "reset-password", recovery_limit).await;
-    wait_until_suggested(&third, "invite teammates", "invite-teammates", recovery_limit).await;
-    wait_until_suggested(&second, "export invoices as pdf", "export-invoices", recovery_limit)
-        .await;
+    wait_until_suggested(
+        &third,
+        "export invoices as pdf",
+        "export-invoices",
+        recovery_limit,
+    )
+    .await;
+    wait_until_suggested(
+        &third,
+        "reset my password",
+        "reset-password",
+        recovery_limit,
+    )
+    .await;
+    wait_until_suggested(
+        &third,
+        "invite teammates",
+        "invite-teammates",
+        recovery_limit,
+    )
+    .await;
+    wait_until_suggested(
+        &second,
+        "export invoices as pdf",
+        "export-invoices",
+        recovery_limit,
+    )
+    .await;
     let lost = first.metric("deflect_content_log_lost_total").await
         + second.metric("deflect_content_log_lost_total").await;
     assert!(lost >= 1.0, "the loss was counted: {lost}");
