@@ -184,12 +184,17 @@ async fn while_redis_is_down_content_writes_are_refused_and_suggestions_keep_wor
 
     // Assert
     assert_eq!(retry_after(&write).as_deref(), Some("5"));
-    assert_api_error(
+    let error = assert_api_error(
         write,
         StatusCode::SERVICE_UNAVAILABLE,
         "content_log_unavailable",
     )
     .await;
+    assert!(
+        error.message.contains("nothing was changed"),
+        "a refused connection certainly wrote nothing: {}",
+        error.message
+    );
     assert_eq!(suggestions.status(), StatusCode::OK);
     let missing = app.get_content(&app.acme.admin, "export-invoices").await;
     assert_eq!(
@@ -550,4 +555,40 @@ async fn an_instance_restarted_on_an_index_that_applied_the_log_is_ready_while_r
     assert_eq!(report["status"], "ready", "{report}");
     assert_eq!(report["redis"], "down", "{report}");
     assert_eq!(report["index"]["documents"], 1, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_redis_took_but_never_answered_is_not_reported_as_unchanged() {
+    // Arrange: a "Redis" that accepts connections and reads commands but never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            held.push(connection);
+        }
+    });
+    let app = spawn_app_with(move |settings| {
+        settings.redis.url =
+            secrecy::SecretString::from(format!("redis://127.0.0.1:{silent_port}"));
+        settings.content_log.redis_timeout_ms = 300;
+    })
+    .await;
+
+    // Act
+    let write = put_export_invoices(&app).await;
+
+    // Assert
+    let error = assert_api_error(
+        write,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "content_log_unavailable",
+    )
+    .await;
+    assert!(
+        error.message.contains("may or may not have been saved"),
+        "{}",
+        error.message
+    );
+    assert!(!error.message.contains("nothing was changed"), "{}", error.message);
 }
