@@ -42,6 +42,9 @@ pub struct ContentFollower {
     /// The full check of the log's life is due before the next read (at the start,
     /// after an error, after a full read).
     full_check_due: bool,
+    /// A loss of the log was reported and is being recovered (it is logged and counted
+    /// once, however many tries the recovery takes).
+    recovering_from_loss: bool,
 }
 
 impl ContentFollower {
@@ -66,6 +69,7 @@ impl ContentFollower {
             applied,
             serves_log_content,
             full_check_due: true,
+            recovering_from_loss: false,
         }
     }
 
@@ -187,17 +191,21 @@ impl ContentFollower {
                 self.rebuild().await?
             }
             PositionVerdict::Lost(reason) => {
-                tracing::error!(
-                    position = ?self.position,
-                    reason = reason.describe(),
-                    is_seeded = life.is_seeded(),
-                    "the content log was lost; recovering it from the instances' indexes"
-                );
-                self.log.metrics().lost.fetch_add(1, Ordering::Relaxed);
+                if !self.recovering_from_loss {
+                    tracing::error!(
+                        position = ?self.position,
+                        reason = reason.describe(),
+                        is_seeded = life.is_seeded(),
+                        "the content log was lost; recovering it from the instances' indexes"
+                    );
+                    self.log.metrics().lost.fetch_add(1, Ordering::Relaxed);
+                    self.recovering_from_loss = true;
+                }
                 self.recover_lost_log(&life).await?
             }
         };
         self.full_check_due = false;
+        self.recovering_from_loss = false;
         Ok(position)
     }
 

@@ -120,6 +120,7 @@ struct Scripts {
     seed_clear: redis::Script,
     seed_page: redis::Script,
     seed_finish: redis::Script,
+    seed_release: redis::Script,
 }
 
 /// A cheap, cloneable client of the content log.
@@ -150,6 +151,10 @@ impl ContentLog {
                 seed_clear: redis::Script::new(include_str!("seed_clear.lua")),
                 seed_page: redis::Script::new(include_str!("seed_page.lua")),
                 seed_finish: redis::Script::new(include_str!("seed_finish.lua")),
+                // Releases the seed lock only for its holder.
+                seed_release: redis::Script::new(
+                    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1",
+                ),
             }),
             settings: settings.clone(),
             metrics: Default::default(),

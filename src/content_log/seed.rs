@@ -151,10 +151,7 @@ impl ContentLog {
     }
 
     async fn release_seed_lock(&self, token: &str) -> Result<(), ContentLogError> {
-        let release = redis::Script::new(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1",
-        );
-        let mut invocation = release.prepare_invoke();
+        let mut invocation = self.scripts.seed_release.prepare_invoke();
         invocation.key(self.keys.seed_lock()).arg(token);
         let _: i64 = self.redis.invoke(&invocation).await?;
         Ok(())

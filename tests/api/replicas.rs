@@ -590,5 +590,9 @@ async fn a_write_redis_took_but_never_answered_is_not_reported_as_unchanged() {
         "{}",
         error.message
     );
-    assert!(!error.message.contains("nothing was changed"), "{}", error.message);
+    assert!(
+        !error.message.contains("nothing was changed"),
+        "{}",
+        error.message
+    );
 }
