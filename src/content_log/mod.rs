@@ -169,25 +169,14 @@ impl ContentLog {
         &self.metrics
     }
 
-    /// Returns the position of the stream's last entry (`START` for an empty stream).
+    /// Returns the position of the stream's last entry (`START` for an empty stream),
+    /// from the stream's last generated id (never reading the entry itself).
     pub async fn head(&self) -> Result<LogPosition, ContentLogError> {
-        let newest: redis::streams::StreamRangeReply = self
-            .redis
-            .query(
-                redis::pipe()
-                    .cmd("XREVRANGE")
-                    .arg(self.keys.changes())
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(1),
-            )
-            .await
-            .map(|(reply,): (redis::streams::StreamRangeReply,)| reply)?;
-        Ok(newest
-            .ids
-            .first()
-            .and_then(|entry| LogPosition::parse(&entry.id))
+        Ok(self
+            .life()
+            .await?
+            .stream
+            .map(|stream| stream.last_generated)
             .unwrap_or(LogPosition::START))
     }
 
