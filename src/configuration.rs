@@ -113,6 +113,12 @@ pub struct ContentLogSettings {
     pub retry_interval_ms: u64,
     /// Timeout of one Redis call of the content log (appends and snapshot reads).
     pub redis_timeout_ms: u64,
+    /// Changes one stream entry (one script call) holds at most; a larger write is
+    /// appended as several entries.
+    pub max_changes_per_entry: usize,
+    /// Bytes of changes (their JSON) one stream entry holds at most; a single larger
+    /// document gets an entry of its own.
+    pub max_entry_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

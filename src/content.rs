@@ -2,6 +2,8 @@
 //! serving index generation, through its one writer. With the content log on, writes go
 //! through the log (`content_log/`) so that every instance applies them in one order.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tantivy::collector::TopDocs;
@@ -46,6 +48,20 @@ pub struct LoggedWrites {
     pub log: ContentLog,
     /// The position the follower has applied up to.
     pub applied: tokio::sync::watch::Receiver<LogPosition>,
+    /// Whether the index serves the log's content: it had applied a log position when the
+    /// process started, or the follower has caught up with the log once since.
+    pub serves_log_content: Arc<AtomicBool>,
+}
+
+/// Whether the index serves what it should, for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentReadiness {
+    /// No content log: the index is all there is.
+    LocalOnly,
+    /// The index serves the log's content (possibly a little behind while Redis is away).
+    FollowingTheLog,
+    /// The index has never applied the log (a new instance) and has not caught up yet.
+    WaitingForTheLog,
 }
 
 /// Content writes and reads on the serving index generation. With a content log, a
@@ -92,6 +108,17 @@ impl ContentStore {
 
     pub fn log(&self) -> Option<&ContentLog> {
         self.logged.as_ref().map(|logged| &logged.log)
+    }
+
+    /// Returns whether the index serves the content it should.
+    pub fn readiness(&self) -> ContentReadiness {
+        match &self.logged {
+            None => ContentReadiness::LocalOnly,
+            Some(logged) if logged.serves_log_content.load(Ordering::Relaxed) => {
+                ContentReadiness::FollowingTheLog
+            }
+            Some(_) => ContentReadiness::WaitingForTheLog,
+        }
     }
 
     /// Returns the serving generation's index.
@@ -164,11 +191,14 @@ impl ContentStore {
         Ok(stored.map(|stored| stored.document))
     }
 
-    /// Applies `changes` to `tenant`'s documents in one commit: all of them become
-    /// searchable together, or (when the commit fails) none does. Content sync relies on
-    /// this so that a sync that fails halfway leaves the index as it was. With a content
-    /// log, the changes are appended to it as one batch (when that fails, nothing
-    /// changes anywhere) and the call returns once this instance applied the batch.
+    /// Applies `changes` to `tenant`'s documents. Without a content log they are applied
+    /// in one commit: all of them become searchable together, or (when the commit fails)
+    /// none does. With a content log, they are appended to it in bounded entries
+    /// (`content_log.max_changes_per_entry`, `max_entry_bytes`; see `content_log/append.rs`)
+    /// and every instance applies each entry in one commit, so a large write becomes
+    /// visible in several steps; when the log fails between entries, the entries appended
+    /// stand (the error says so) and running the write again is idempotent. The call
+    /// returns once this instance applied the last entry.
     pub async fn apply_changes(
         &self,
         tenant: &TenantId,
@@ -192,7 +222,18 @@ impl ContentStore {
         }
     }
 
-    /// Applies a batch read from the content log and records its position.
+    /// Records `position` as applied with a commit of its own (the seed marker, which
+    /// changes no document).
+    pub async fn mark_applied(&self, position: LogPosition) -> Result<(), StoreError> {
+        let _write = self.write_gate.read().await;
+        let served = self.serving.current();
+        writer_of(&served)?
+            .apply_at(Vec::new(), Some(position))
+            .await?;
+        Ok(())
+    }
+
+    /// Applies an entry read from the content log and records its position.
     pub async fn apply_logged(&self, entry: LogEntry) -> Result<(), StoreError> {
         let _write = self.write_gate.read().await;
         let served = self.serving.current();
@@ -218,9 +259,29 @@ impl ContentStore {
     ) -> Result<Vec<ContentDocument>, StoreError> {
         let index = self.index();
         let key_prefix = terms_key(tenant, id_prefix);
-        let documents =
+        let stored =
             spawn_blocking_in_span(move || find_with_key_prefix(&index, &key_prefix)).await??;
-        Ok(documents)
+        Ok(stored.into_iter().map(|stored| stored.document).collect())
+    }
+
+    /// Returns every document of the index, by tenant (seeding the content log).
+    pub async fn documents_by_tenant(
+        &self,
+    ) -> Result<BTreeMap<TenantId, Vec<ContentDocument>>, StoreError> {
+        let index = self.index();
+        let stored = spawn_blocking_in_span(move || find_with_key_prefix(&index, "")).await??;
+        let mut by_tenant: BTreeMap<TenantId, Vec<ContentDocument>> = BTreeMap::new();
+        for stored_document in stored {
+            let Ok(tenant) = TenantId::parse(&stored_document.tenant) else {
+                tracing::warn!(tenant = %stored_document.tenant, "skipping a stored document of an invalid tenant");
+                continue;
+            };
+            by_tenant
+                .entry(tenant)
+                .or_default()
+                .push(stored_document.document);
+        }
+        Ok(by_tenant)
     }
 
     /// Returns how many documents `tenant` has.
@@ -349,12 +410,13 @@ fn find_stored(index: &ContentIndex, key: &str) -> Result<Option<StoredDocument>
     StoredDocument::from_indexed(&indexed, fields.source)
 }
 
-/// Reads the live documents whose key starts with `key_prefix`, walking the key terms
-/// of each segment from the prefix on (deleted documents are skipped).
+/// Reads the live documents whose key starts with `key_prefix` (every one for ""),
+/// walking the key terms of each segment from the prefix on (deleted documents are
+/// skipped).
 fn find_with_key_prefix(
     index: &ContentIndex,
     key_prefix: &str,
-) -> Result<Vec<ContentDocument>, IndexError> {
+) -> Result<Vec<StoredDocument>, IndexError> {
     let fields = index.schema.fields;
     let searcher = index.reader.searcher();
     let mut documents = Vec::new();
@@ -382,7 +444,7 @@ fn find_with_key_prefix(
                     let address = tantivy::DocAddress::new(segment_ordinal as u32, doc_id);
                     let indexed: TantivyDocument = searcher.doc(address)?;
                     if let Some(stored) = StoredDocument::from_indexed(&indexed, fields.source)? {
-                        documents.push(stored.document);
+                        documents.push(stored);
                     }
                 }
                 doc_id = postings.advance();

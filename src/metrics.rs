@@ -14,6 +14,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 
+use crate::content_log::ContentLogMetrics;
 use crate::events::EventMetrics;
 use crate::outbox::OutboxMetrics;
 use crate::webhooks::WebhookMetrics;
@@ -49,12 +50,14 @@ pub struct Metrics {
     pub events: Arc<EventMetrics>,
     pub webhooks: Arc<WebhookMetrics>,
     pub outbox: Arc<OutboxMetrics>,
+    pub content_log: Arc<ContentLogMetrics>,
 }
 
 impl Metrics {
-    pub fn new(events: Arc<EventMetrics>) -> Metrics {
+    pub fn new(events: Arc<EventMetrics>, content_log: Arc<ContentLogMetrics>) -> Metrics {
         Metrics {
             events,
+            content_log,
             ..Metrics::default()
         }
     }
@@ -133,7 +136,8 @@ impl Metrics {
         let load = |value: &AtomicU64| value.load(Ordering::Relaxed);
         let webhooks = &self.webhooks;
         let outbox = &self.outbox;
-        let simple: [(&str, &str, &str, u64); 22] = [
+        let content_log = &self.content_log;
+        let simple: [(&str, &str, &str, u64); 24] = [
             (
                 "deflect_suggestions_total",
                 "counter",
@@ -259,6 +263,18 @@ impl Metrics {
                 "counter",
                 "Comments a retry found already posted (and did not post again).",
                 load(&outbox.found_posted),
+            ),
+            (
+                "deflect_content_log_lost_total",
+                "counter",
+                "Times this instance found the content log lost (flushed, restarted empty or replaced by an older copy).",
+                load(&content_log.lost),
+            ),
+            (
+                "deflect_content_log_seeded_total",
+                "counter",
+                "Seeds of a lost or empty content log this instance wrote from its index.",
+                load(&content_log.seeded),
             ),
             ("deflect_up", "gauge", "1 while the process serves.", 1),
         ];

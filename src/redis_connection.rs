@@ -20,6 +20,37 @@ pub enum RedisCallError {
     Redis(#[from] redis::RedisError),
 }
 
+impl RedisCallError {
+    /// Returns whether the call certainly did not run in Redis: it was never sent (no
+    /// usable URL, the connection was refused or not allowed) or Redis answered it with
+    /// an error. A timeout or a connection lost during the call leaves that unknown: the
+    /// command may have run without its answer arriving.
+    pub fn certainly_did_not_run(&self) -> bool {
+        match self {
+            RedisCallError::NotConfigured => true,
+            RedisCallError::Timeout => false,
+            RedisCallError::Redis(error) => {
+                error.is_connection_refusal()
+                    || matches!(
+                        error.kind(),
+                        redis::ErrorKind::Server(_)
+                            | redis::ErrorKind::Extension
+                            | redis::ErrorKind::AuthenticationFailed
+                            | redis::ErrorKind::InvalidClientConfig
+                    )
+            }
+        }
+    }
+
+    /// Returns the error code Redis answered with (`SEEDING` for `-SEEDING …`), if it did.
+    pub fn server_code(&self) -> Option<&str> {
+        match self {
+            RedisCallError::Redis(error) => error.code(),
+            _ => None,
+        }
+    }
+}
+
 /// A cheap-to-clone handle on one multiplexed connection.
 #[derive(Clone)]
 pub struct AsyncRedis {

@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::ops::RangeInclusive;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,7 +115,11 @@ impl Application {
         let (store, reindexer) = start_content(&settings).await?;
 
         let event_metrics = Arc::new(EventMetrics::default());
-        let metrics = Arc::new(Metrics::new(event_metrics.clone()));
+        let content_log_metrics = store
+            .log()
+            .map(|log| log.metrics().clone())
+            .unwrap_or_default();
+        let metrics = Arc::new(Metrics::new(event_metrics.clone(), content_log_metrics));
         let cost_per_ticket = TenantNumber {
             default_name: "events.default_cost_per_ticket",
             tenant_key: "cost_per_ticket",
@@ -285,7 +290,12 @@ pub async fn start_content(settings: &Settings) -> anyhow::Result<(ContentStore,
         None
     };
     let (applied_sender, applied) = tokio::sync::watch::channel(LogPosition::START);
-    let logged = log.clone().map(|log| LoggedWrites { log, applied });
+    let serves_log_content = Arc::new(AtomicBool::new(false));
+    let logged = log.clone().map(|log| LoggedWrites {
+        log,
+        applied,
+        serves_log_content: serves_log_content.clone(),
+    });
     let store = ContentStore::serving(ServingIndex::new(opened.generation), logged);
     let reindexer = Reindexer::new(
         layout,
@@ -296,12 +306,17 @@ pub async fn start_content(settings: &Settings) -> anyhow::Result<(ContentStore,
         },
     );
     if let Some(log) = log {
-        let mut follower =
-            ContentFollower::new(store.clone(), log, reindexer.clone(), applied_sender);
+        let mut follower = ContentFollower::new(
+            store.clone(),
+            log,
+            reindexer.clone(),
+            applied_sender,
+            serves_log_content,
+        );
         if let Err(error) = follower.catch_up().await {
             tracing::warn!(
                 error = format!("{:#}", anyhow::Error::new(error)),
-                "the content log is unavailable at startup; serving the index as it is and following the log once redis answers"
+                "failed to bring the index up to the content log at startup; serving it as it is and following the log in the background"
             );
         }
         // Running before the demo load: logged writes return once the follower applied them.

@@ -1,18 +1,29 @@
 //! The content log: the shared source of truth of every instance's index.
 //!
-//! A content write is appended here first (one script: the tenant's snapshot hash and
-//! the stream of changes together), then applied to the local index. Every instance
-//! follows the stream ([`follower`]) and applies every batch, its own included, in
-//! stream order, recording the position in its index's commit; applying is idempotent
-//! (upsert or delete by key), so applying a batch twice changes nothing. An instance
-//! without a usable position (a new one, a rebuilt index, or one whose position the
-//! trimmed stream no longer reaches) rebuilds from the snapshot: it notes the stream's
-//! last id first, reads the hashes, then follows from that id, so nothing written during
-//! the read is missed. Keys: `events/keys.rs`, [`ContentLogKeys`].
+//! A content write is appended here first (one script per entry: the tenant's snapshot
+//! hash and the stream of changes together), then applied to the local index. Every
+//! instance follows the stream ([`follower`]) and applies every entry, its own included,
+//! in stream order, recording the position in its index's commit; applying is idempotent
+//! (upsert or delete by key), so applying an entry twice changes nothing. A write of many
+//! changes is appended as several bounded entries ([`append`]), so no script call or
+//! stream entry grows with the size of a bulk upload or a sync run.
+//!
+//! A position only means something in the log's current life ([`life`]): when Redis
+//! loses the log (a restart without persistence, a flush, an older backup restored), an
+//! instance whose index holds documents seeds the log from them ([`seed`]) and the others
+//! rebuild from the seeded snapshot. An instance without a usable position (a new one, a
+//! rebuilt index, or one whose position the trimmed stream no longer reaches) rebuilds
+//! from the snapshot: it notes the stream's last id first, reads the hashes, then follows
+//! from that id, so nothing written during the read is missed. Keys: `events/keys.rs`,
+//! [`ContentLogKeys`].
 
+mod append;
 pub mod follower;
+pub mod life;
+pub mod seed;
 
-use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -25,8 +36,6 @@ use crate::events::keys::{ContentLogKeys, KeySpace};
 use crate::redis_connection::{AsyncRedis, RedisCallError};
 use crate::search::LogPosition;
 
-const APPEND_SCRIPT: &str = include_str!("append.lua");
-
 /// Documents read from the snapshot per call.
 const SNAPSHOT_PAGE_DOCUMENTS: usize = 500;
 
@@ -34,11 +43,42 @@ const SNAPSHOT_PAGE_DOCUMENTS: usize = 500;
 pub enum ContentLogError {
     #[error("the content log in redis is unavailable")]
     Unavailable(#[from] RedisCallError),
+    /// An entry of an append certainly did not run (Redis was not reached, refused the
+    /// connection or answered with an error); the entries before it stand.
+    #[error("failed to append to the content log: entry {} of {entries} was not written ({appended_entries} before it were)", appended_entries + 1)]
+    AppendNotWritten {
+        appended_entries: usize,
+        entries: usize,
+        #[source]
+        source: RedisCallError,
+    },
+    /// An entry of an append was sent but no answer came: it may have run. The entries
+    /// before it stand.
+    #[error("redis did not answer an append to the content log: entry {} of {entries} may or may not be written ({appended_entries} before it were)", appended_entries + 1)]
+    AppendUnanswered {
+        appended_entries: usize,
+        entries: usize,
+        #[source]
+        source: RedisCallError,
+    },
     #[error("the content log holds an unreadable entry {position}: {reason}")]
     Unreadable { position: String, reason: String },
+    #[error("another instance is seeding the content log from its index")]
+    SeedInProgress,
+    #[error("the seed lock expired or was taken before the seed finished")]
+    SeedLockLost,
 }
 
-/// One batch of changes of one tenant, as the stream holds it.
+/// Counters of the content log for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ContentLogMetrics {
+    /// Times this instance found the log lost (flushed, restarted empty, replaced).
+    pub lost: AtomicU64,
+    /// Seeds of the log this instance wrote from its index.
+    pub seeded: AtomicU64,
+}
+
+/// One entry of changes of one tenant, as the stream holds it.
 #[derive(Debug, Clone)]
 pub struct LogEntry {
     pub position: LogPosition,
@@ -53,6 +93,9 @@ pub struct LogRead {
     /// The position of the last entry read, skipped ones included; `None` when the read
     /// found nothing.
     pub last_position: Option<LogPosition>,
+    /// Entries the read returned, skipped ones included: a read of
+    /// `follow_batch_entries` means more may be waiting.
+    pub entries_read: usize,
 }
 
 /// A change as it is written to the stream.
@@ -70,6 +113,16 @@ pub struct SnapshotPage {
     pub next_cursor: Option<u64>,
 }
 
+/// The scripts of the content log, loaded into Redis on first use.
+struct Scripts {
+    append: redis::Script,
+    life: redis::Script,
+    seed_clear: redis::Script,
+    seed_page: redis::Script,
+    seed_finish: redis::Script,
+    seed_release: redis::Script,
+}
+
 /// A cheap, cloneable client of the content log.
 #[derive(Clone)]
 pub struct ContentLog {
@@ -79,8 +132,9 @@ pub struct ContentLog {
     /// holds up every other command on its connection).
     follow_redis: AsyncRedis,
     keys: ContentLogKeys,
-    append_script: std::sync::Arc<redis::Script>,
+    scripts: Arc<Scripts>,
     settings: ContentLogSettings,
+    metrics: Arc<ContentLogMetrics>,
 }
 
 impl ContentLog {
@@ -91,8 +145,19 @@ impl ContentLog {
             redis: AsyncRedis::new(url, timeout, "content log"),
             follow_redis: AsyncRedis::new(url, follow_timeout, "content log follower"),
             keys: key_space.content_log(),
-            append_script: std::sync::Arc::new(redis::Script::new(APPEND_SCRIPT)),
+            scripts: Arc::new(Scripts {
+                append: redis::Script::new(include_str!("append.lua")),
+                life: redis::Script::new(include_str!("life.lua")),
+                seed_clear: redis::Script::new(include_str!("seed_clear.lua")),
+                seed_page: redis::Script::new(include_str!("seed_page.lua")),
+                seed_finish: redis::Script::new(include_str!("seed_finish.lua")),
+                // Releases the seed lock only for its holder.
+                seed_release: redis::Script::new(
+                    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1",
+                ),
+            }),
             settings: settings.clone(),
+            metrics: Default::default(),
         }
     }
 
@@ -100,70 +165,18 @@ impl ContentLog {
         &self.settings
     }
 
-    /// Appends `changes` of `tenant` to the snapshot and the stream atomically and
-    /// returns the stream position of the batch.
-    #[tracing::instrument(name = "append content changes", skip_all, fields(tenant = %tenant, changes = changes.len()))]
-    pub async fn append(
-        &self,
-        tenant: &TenantId,
-        changes: &[ContentChange],
-    ) -> Result<LogPosition, ContentLogError> {
-        let mut logged = Vec::with_capacity(changes.len());
-        let mut invocation = self.append_script.prepare_invoke();
-        invocation
-            .key(self.keys.changes())
-            .key(self.keys.tenants())
-            .key(self.keys.documents(tenant))
-            .arg(self.settings.stream_max_len)
-            .arg(tenant.as_str());
-        let mut change_arguments: Vec<(&str, String, String)> = Vec::new();
-        for change in changes {
-            match change {
-                ContentChange::Upsert(document) => {
-                    let json = serde_json::to_string(document).expect("a document serializes");
-                    change_arguments.push(("upsert", document.id.clone(), json));
-                    logged.push(LoggedChange::Upsert {
-                        document: Box::new(document.clone()),
-                    });
-                }
-                ContentChange::Delete(id) => {
-                    change_arguments.push(("delete", id.as_str().to_owned(), String::new()));
-                    logged.push(LoggedChange::Delete {
-                        id: id.as_str().to_owned(),
-                    });
-                }
-            }
-        }
-        invocation.arg(serde_json::to_string(&logged).expect("changes serialize"));
-        for (op, id, json) in &change_arguments {
-            invocation.arg(*op).arg(id).arg(json);
-        }
-        let id: String = self.redis.invoke(&invocation).await?;
-        LogPosition::parse(&id).ok_or_else(|| ContentLogError::Unreadable {
-            position: id,
-            reason: "not a stream id".to_owned(),
-        })
+    pub fn metrics(&self) -> &Arc<ContentLogMetrics> {
+        &self.metrics
     }
 
-    /// Returns the position of the stream's last entry (`START` for an empty stream).
+    /// Returns the position of the stream's last entry (`START` for an empty stream),
+    /// from the stream's last generated id (never reading the entry itself).
     pub async fn head(&self) -> Result<LogPosition, ContentLogError> {
-        let newest: redis::streams::StreamRangeReply = self
-            .redis
-            .query(
-                redis::pipe()
-                    .cmd("XREVRANGE")
-                    .arg(self.keys.changes())
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(1),
-            )
-            .await
-            .map(|(reply,): (redis::streams::StreamRangeReply,)| reply)?;
-        Ok(newest
-            .ids
-            .first()
-            .and_then(|entry| LogPosition::parse(&entry.id))
+        Ok(self
+            .life()
+            .await?
+            .stream
+            .map(|stream| stream.last_generated)
             .unwrap_or(LogPosition::START))
     }
 
@@ -182,43 +195,13 @@ impl ContentLog {
     }
 
     /// Returns whether entries after `position` were trimmed away, so following from
-    /// there would miss changes (Redis 7's `XINFO STREAM` fields).
+    /// there would miss changes. Asks Redis for the few fields of `XINFO STREAM` it needs
+    /// ([`ContentLog::life`]), never the stream's entries.
     pub async fn has_trimmed_after(&self, position: LogPosition) -> Result<bool, ContentLogError> {
-        let exists: (u64,) = self
-            .redis
-            .query(redis::pipe().cmd("EXISTS").arg(self.keys.changes()))
-            .await?;
-        if exists.0 == 0 {
-            return Ok(false);
-        }
-        let info: redis::Value = self
-            .redis
-            .run(|mut connection| {
-                let mut command = redis::cmd("XINFO");
-                command.arg("STREAM").arg(self.keys.changes());
-                async move { command.query_async(&mut connection).await }
-            })
-            .await?;
-        let fields = info_fields(info);
-        // Trimming does not move `max-deleted-entry-id` (only XDEL does), so: entries
-        // were removed, and the oldest left is newer than the position. (When the
-        // position is exactly the last removed entry this rebuilds without need; a
-        // follower that keeps up is never behind the oldest entry.)
-        let text = |field: &str| match fields.get(field) {
-            Some(redis::Value::BulkString(bytes)) => String::from_utf8(bytes.clone()).ok(),
-            Some(redis::Value::SimpleString(text)) => Some(text.clone()),
-            Some(redis::Value::Int(number)) => Some(number.to_string()),
-            _ => None,
-        };
-        let number = |field: &str| text(field).and_then(|value| value.parse::<u64>().ok());
-        let (Some(added), Some(length)) = (number("entries-added"), number("length")) else {
-            return Ok(false);
-        };
-        let oldest_left = text("recorded-first-entry-id").and_then(|id| LogPosition::parse(&id));
-        Ok(added > length && oldest_left.is_some_and(|oldest| oldest > position))
+        Ok(self.life().await?.has_trimmed_after(position))
     }
 
-    /// Reads up to `follow_batch_entries` batches after `position`, waiting up to
+    /// Reads up to `follow_batch_entries` entries after `position`, waiting up to
     /// `follow_block_ms` for the first when `wait` is set. An entry this build cannot
     /// read is logged and skipped (a follower stuck on it would stop every instance).
     pub async fn read_after(
@@ -250,10 +233,14 @@ impl ContentLog {
         let mut read = LogRead::default();
         for stream in reply.map(|reply| reply.keys).unwrap_or_default() {
             for entry in stream.ids {
+                read.entries_read += 1;
                 match parse_entry(&entry) {
-                    Ok(parsed) => {
+                    Ok(Some(parsed)) => {
                         read.last_position = Some(parsed.position);
                         read.entries.push(parsed);
+                    }
+                    Ok(None) => {
+                        read.last_position = LogPosition::parse(&entry.id).or(read.last_position);
                     }
                     Err(error) => {
                         tracing::error!(%error, "skipping an unreadable content log entry");
@@ -313,42 +300,16 @@ impl ContentLog {
     }
 }
 
-/// Returns the fields of an `XINFO STREAM` answer (a map in RESP3, a flat list of
-/// names and values in RESP2).
-fn info_fields(info: redis::Value) -> HashMap<String, redis::Value> {
-    let name_of = |name: redis::Value| match name {
-        redis::Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
-        redis::Value::SimpleString(text) => Some(text),
-        _ => None,
-    };
-    let mut fields = HashMap::new();
-    match info {
-        redis::Value::Map(pairs) => {
-            for (name, value) in pairs {
-                if let Some(name) = name_of(name) {
-                    fields.insert(name, value);
-                }
-            }
-        }
-        redis::Value::Array(items) => {
-            let mut items = items.into_iter();
-            while let (Some(name), Some(value)) = (items.next(), items.next()) {
-                if let Some(name) = name_of(name) {
-                    fields.insert(name, value);
-                }
-            }
-        }
-        _ => {}
-    }
-    fields
-}
-
-fn parse_entry(entry: &redis::streams::StreamId) -> Result<LogEntry, ContentLogError> {
+/// Parses a stream entry; `None` for a seed marker, which changes nothing.
+fn parse_entry(entry: &redis::streams::StreamId) -> Result<Option<LogEntry>, ContentLogError> {
     let unreadable = |reason: &str| ContentLogError::Unreadable {
         position: entry.id.clone(),
         reason: reason.to_owned(),
     };
     let position = LogPosition::parse(&entry.id).ok_or_else(|| unreadable("not a stream id"))?;
+    if entry.contains_key("seeded") {
+        return Ok(None);
+    }
     let tenant: String = entry.get("tenant").ok_or_else(|| unreadable("no tenant"))?;
     let tenant = TenantId::parse(&tenant).map_err(|reason| unreadable(&reason))?;
     let changes: String = entry
@@ -365,9 +326,9 @@ fn parse_entry(entry: &redis::streams::StreamId) -> Result<LogEntry, ContentLogE
             }
         });
     }
-    Ok(LogEntry {
+    Ok(Some(LogEntry {
         position,
         tenant,
         changes: parsed,
-    })
+    }))
 }

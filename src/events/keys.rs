@@ -27,7 +27,7 @@
 //! | `due` | sorted set | job ids by the time (ms) they are due or their lease ends |
 //! | `job:<job id>` | hash, TTL | the job (`job`), its `attempts`, `state` and `last_error` (`webhooks.outbox.job_ttl_seconds`) |
 //!
-//! The content log every instance's index follows (`src/content_log.rs`) has the hash tag
+//! The content log every instance's index follows (`src/content_log/`) has the hash tag
 //! `<prefix>{content}:`, so one script appends a change to the snapshot and the stream:
 //!
 //! | key | type | what |
@@ -35,6 +35,8 @@
 //! | `changes` | stream | content change batches, `XADD MAXLEN ~ content_log.stream_max_len` |
 //! | `tenants` | set | tenants that have content in the snapshot |
 //! | `docs:<tenant>` | hash | the snapshot: document id -> document JSON |
+//! | `life` | hash | `born` (the first entry of the log's life, or its seed marker), `seeded` (the seed marker, once an instance seeded it) and `last` (the last entry appended) |
+//! | `seeding` | string, TTL | the lock of the instance seeding the log from its index; appends wait while it exists |
 
 mod sync;
 mod training;
@@ -241,6 +243,16 @@ impl ContentLogKeys {
     pub fn documents(&self, tenant: &TenantId) -> String {
         format!("{}docs:{}", self.base, tenant.as_str())
     }
+
+    /// The hash that tells which life of the log this is (`born`, `seeded`, `last`).
+    pub fn life(&self) -> String {
+        format!("{}life", self.base)
+    }
+
+    /// The lock of an instance seeding the log from its index.
+    pub fn seed_lock(&self) -> String {
+        format!("{}seeding", self.base)
+    }
 }
 
 /// The keys of one tenant's day.
@@ -385,6 +397,8 @@ mod tests {
         assert_eq!(keys.changes(), "deflect:{content}:changes");
         assert_eq!(keys.tenants(), "deflect:{content}:tenants");
         assert_eq!(keys.documents(&acme), "deflect:{content}:docs:acme");
+        assert_eq!(keys.life(), "deflect:{content}:life");
+        assert_eq!(keys.seed_lock(), "deflect:{content}:seeding");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::auth::{AdminScopes, Authorized};
 use crate::content::StoreError;
+use crate::content_log::ContentLogError;
 use crate::domain::{ContentDocument, ContentId, DocumentInput, TenantId};
 use crate::error::{ApiError, ErrorCode};
 use crate::ndjson::{parse_line, LineError, LineSplitter, SplitLine};
@@ -52,10 +53,13 @@ fn parse_path_id(raw: &str) -> Result<ContentId, ApiError> {
 pub(super) fn store_error(error: StoreError) -> ApiError {
     match error {
         StoreError::Log(error) => {
-            tracing::warn!(%error, "content write refused: the content log is unavailable");
+            tracing::warn!(
+                ?error,
+                "content write failed: the content log is unavailable"
+            );
             ApiError::new(
                 ErrorCode::ContentLogUnavailable,
-                "content changes are shared through redis, which does not answer; nothing was changed, retry shortly",
+                content_log_message(&error),
             )
         }
         StoreError::NotYetApplied { position } => {
@@ -70,6 +74,40 @@ pub(super) fn store_error(error: StoreError) -> ApiError {
             "the index writer is not running; retry shortly",
         ),
         other => ApiError::internal("content store failed", &other),
+    }
+}
+
+/// Says what a failed content-log write left behind: nothing, the first parts of it, or
+/// an unknown outcome (Redis got it but did not answer).
+fn content_log_message(error: &ContentLogError) -> String {
+    match error {
+        ContentLogError::AppendNotWritten {
+            appended_entries: 0,
+            source,
+            ..
+        } if source.server_code() == Some("SEEDING") => {
+            "content changes are shared through redis, where an instance is restoring the content log; nothing was changed, retry shortly".to_owned()
+        }
+        ContentLogError::AppendNotWritten {
+            appended_entries: 0,
+            ..
+        } => "content changes are shared through redis, which does not answer; nothing was changed, retry shortly".to_owned(),
+        ContentLogError::AppendNotWritten {
+            appended_entries,
+            entries,
+            ..
+        } => format!(
+            "content changes are shared through redis, which stopped answering during the write: the first {appended_entries} of its {entries} parts were saved and reach every instance, the rest was not; retrying the whole write is safe"
+        ),
+        ContentLogError::AppendUnanswered {
+            appended_entries,
+            entries,
+            ..
+        } => format!(
+            "content changes are shared through redis, which did not answer in time: part {} of the write's {entries} may or may not have been saved ({appended_entries} before it were; what was saved reaches every instance); retrying the whole write is safe",
+            appended_entries + 1
+        ),
+        _ => "content changes are shared through redis, which does not answer; nothing was changed, retry shortly".to_owned(),
     }
 }
 

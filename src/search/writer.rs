@@ -7,7 +7,10 @@
 //!
 //! A write may carry the content-log position it brings the index to; the writer records
 //! the highest one in the payload of its commits (see `log_position.rs`), so an instance
-//! restarts following the log from where its index really is.
+//! restarts following the log from where its index really is. A position counts as
+//! applied only once a commit holding its changes succeeded ([`LogPositions`]): after a
+//! rollback the next commit records the last committed position again, never one whose
+//! changes were thrown away.
 //!
 //! Offline loads (`deflect index`, benchmarks) queue their batches without waiting for a
 //! commit ([`IndexWriterHandle::queue_blocking`]), so analysing the next batch overlaps
@@ -157,7 +160,7 @@ fn run_writer(
     options: WriterOptions,
 ) {
     let key_field = index.schema.fields.key;
-    let mut log_position = committed_position(&index.index);
+    let mut log_positions = LogPositions::starting_at(committed_position(&index.index));
     let mut uncommitted_operations: usize = 0;
     // The first error of an add since the last commit, reported to the next waiter.
     let mut add_error: Option<String> = None;
@@ -178,7 +181,7 @@ fn run_writer(
 
         let mut answers = Vec::new();
         for request in batch {
-            log_position = log_position.max(request.log_position);
+            log_positions.take(request.log_position);
             for operation in request.operations {
                 match operation {
                     WriteOperation::Upsert { key, document } => {
@@ -206,8 +209,9 @@ fn run_writer(
             &index,
             add_error.take(),
             uncommitted_operations,
-            log_position,
+            log_positions.pending(),
         );
+        log_positions.settle(result.is_ok());
         uncommitted_operations = 0;
         for answer in answers {
             // A caller that gave up waiting is no reason to stop.
@@ -221,11 +225,48 @@ fn run_writer(
             &index,
             add_error,
             uncommitted_operations,
-            log_position,
+            log_positions.pending(),
         );
     }
     if let Err(error) = writer.wait_merging_threads() {
         tracing::warn!(%error, "index merges did not finish cleanly");
+    }
+}
+
+/// The content-log positions of the writer: the one its last successful commit recorded,
+/// and the highest one of the requests taken since, which the next commit records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LogPositions {
+    committed: Option<LogPosition>,
+    pending: Option<LogPosition>,
+}
+
+impl LogPositions {
+    fn starting_at(committed: Option<LogPosition>) -> LogPositions {
+        LogPositions {
+            committed,
+            pending: committed,
+        }
+    }
+
+    /// Notes the position of a request taken into the next commit.
+    fn take(&mut self, request_position: Option<LogPosition>) {
+        self.pending = self.pending.max(request_position);
+    }
+
+    /// Returns the position the next commit records.
+    fn pending(&self) -> Option<LogPosition> {
+        self.pending
+    }
+
+    /// Settles the pending position after a commit: kept when it succeeded, dropped for
+    /// the last committed one when it was rolled back (its changes were thrown away).
+    fn settle(&mut self, committed: bool) {
+        if committed {
+            self.committed = self.pending;
+        } else {
+            self.pending = self.committed;
+        }
     }
 }
 
@@ -265,5 +306,49 @@ fn commit(
             }
             Err(WriteError::Commit(error))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn position(milliseconds: u64) -> Option<LogPosition> {
+        Some(LogPosition {
+            milliseconds,
+            sequence: 0,
+        })
+    }
+
+    #[test]
+    fn a_rolled_back_batch_leaves_the_recorded_position_at_the_last_commit() {
+        // Arrange: position 5 committed, then a batch up to 9 taken.
+        let mut positions = LogPositions::starting_at(position(5));
+        positions.take(position(9));
+
+        // Act: its commit fails and is rolled back; a later batch without a position
+        // (a local write) commits.
+        positions.settle(false);
+        let recorded_by_the_next_commit = positions.pending();
+
+        // Assert
+        assert_eq!(recorded_by_the_next_commit, position(5));
+    }
+
+    #[test]
+    fn a_committed_batch_raises_the_recorded_position_and_lower_ones_do_not_lower_it() {
+        // Arrange
+        let mut positions = LogPositions::starting_at(None);
+        positions.take(position(7));
+        positions.settle(true);
+
+        // Act: a batch of an older position commits, then one is rolled back.
+        positions.take(position(3));
+        positions.settle(true);
+        positions.take(position(12));
+        positions.settle(false);
+
+        // Assert
+        assert_eq!(positions.pending(), position(7));
     }
 }

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{article, spawn_app, spawn_app_with_demo, spawn_app_with_redis_down};
+use crate::helpers::{article, spawn_app, spawn_app_with_demo, spawn_app_with_redis_down_and};
 
 #[tokio::test]
 async fn healthz_answers_200_without_a_key() {
@@ -37,9 +37,10 @@ async fn readyz_reports_an_open_index_and_redis_up_when_redis_answers() {
 }
 
 #[tokio::test]
-async fn readyz_stays_ready_and_reports_redis_down_when_redis_does_not_answer() {
+async fn readyz_stays_ready_and_reports_redis_down_when_redis_does_not_answer_and_the_content_log_is_off(
+) {
     // Arrange
-    let app = spawn_app_with_redis_down().await;
+    let app = spawn_app_with_redis_down_and(|settings| settings.content_log.enabled = false).await;
 
     // Act
     let report = app.readiness().await;
@@ -48,6 +49,37 @@ async fn readyz_stays_ready_and_reports_redis_down_when_redis_does_not_answer() 
     assert_eq!(report["status"], "ready", "{report}");
     assert_eq!(report["index"]["status"], "open", "{report}");
     assert_eq!(report["redis"], "down", "{report}");
+    assert_eq!(report["content"], "local only", "{report}");
+}
+
+#[tokio::test]
+async fn a_new_instance_is_not_ready_while_it_cannot_reach_the_content_log() {
+    // Arrange: a new, empty index and a Redis port nothing listens on.
+    let app = spawn_app_with_redis_down_and(|_| {}).await;
+
+    // Act
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let report: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(report["status"], "starting", "{report}");
+    assert_eq!(report["content"], "waiting for the content log", "{report}");
+    assert_eq!(report["redis"], "down", "{report}");
+    assert_eq!(report["index"]["status"], "open", "{report}");
+}
+
+#[tokio::test]
+async fn a_new_instance_is_ready_once_it_caught_up_with_the_content_log() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let report = app.readiness().await;
+
+    // Assert
+    assert_eq!(report["status"], "ready", "{report}");
+    assert_eq!(report["content"], "following the content log", "{report}");
 }
 
 #[tokio::test]

@@ -184,12 +184,17 @@ async fn while_redis_is_down_content_writes_are_refused_and_suggestions_keep_wor
 
     // Assert
     assert_eq!(retry_after(&write).as_deref(), Some("5"));
-    assert_api_error(
+    let error = assert_api_error(
         write,
         StatusCode::SERVICE_UNAVAILABLE,
         "content_log_unavailable",
     )
     .await;
+    assert!(
+        error.message.contains("nothing was changed"),
+        "a refused connection certainly wrote nothing: {}",
+        error.message
+    );
     assert_eq!(suggestions.status(), StatusCode::OK);
     let missing = app.get_content(&app.acme.admin, "export-invoices").await;
     assert_eq!(
@@ -202,9 +207,29 @@ async fn while_redis_is_down_content_writes_are_refused_and_suggestions_keep_wor
 /// Writes an index into `index_path` as an instance that stopped long ago would have left
 /// it: one document the log never had, committed at a log position near the start.
 async fn index_of_an_instance_stopped_long_ago(settings: &deflect::configuration::Settings) {
+    let early = deflect::search::LogPosition {
+        milliseconds: 1,
+        sequence: 0,
+    };
+    index_left_behind(
+        settings,
+        br#"{"id": "stale-doc", "title": "Deleted while this instance was down"}"#,
+        Some(early),
+    )
+    .await;
+}
+
+/// Writes an index into `settings.index.path` holding `document_line` (one NDJSON line)
+/// of acme, committed at `position` (`None`: as an instance without the content log
+/// leaves it).
+async fn index_left_behind(
+    settings: &deflect::configuration::Settings,
+    document_line: &[u8],
+    position: Option<deflect::search::LogPosition>,
+) {
     use deflect::content::ContentStore;
     use deflect::search::serving::retire;
-    use deflect::search::{IndexLayout, LogPosition, ServingIndex};
+    use deflect::search::{IndexLayout, ServingIndex};
 
     let opened = deflect::reindex::open_current_generation(
         &IndexLayout::new(&settings.index.path),
@@ -213,20 +238,13 @@ async fn index_of_an_instance_stopped_long_ago(settings: &deflect::configuration
     .unwrap();
     let serving = ServingIndex::new(opened.generation);
     let store = ContentStore::serving(serving.clone(), None);
-    let stale = deflect::ndjson::parse_line(
-        br#"{"id": "stale-doc", "title": "Deleted while this instance was down"}"#,
-        1,
-    )
-    .unwrap()
-    .unwrap();
+    let document = deflect::ndjson::parse_line(document_line, 1)
+        .unwrap()
+        .unwrap();
     tokio::task::spawn_blocking(move || {
         let acme = deflect::domain::TenantId::parse("acme").unwrap();
-        store.queue_blocking(&acme, &[stale]).unwrap();
-        let early = LogPosition {
-            milliseconds: 1,
-            sequence: 0,
-        };
-        store.commit_blocking_at(Some(early)).unwrap();
+        store.queue_blocking(&acme, &[document]).unwrap();
+        store.commit_blocking_at(position).unwrap();
     })
     .await
     .unwrap();
@@ -298,4 +316,283 @@ async fn an_unreadable_entry_in_the_log_is_skipped_and_later_changes_still_arriv
     // Assert
     assert_eq!(response.status(), StatusCode::OK);
     time_until_suggested(&second, "export invoices as pdf", "export-invoices", true).await;
+}
+
+/// Polls `app` until `acme`'s document `id` is suggested for `draft`, for up to `limit`
+/// (recoveries take longer than a change's propagation).
+async fn wait_until_suggested(app: &TestApp, draft: &str, id: &str, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let suggestions = app
+            .suggestions(&app.acme.suggest, &json!({ "subject": draft }))
+            .await;
+        if suggestions.ids().contains(&id) {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{id} was not suggested within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A connection to the tests' Redis.
+async fn test_redis() -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// Deletes every key of the content log of `app`'s prefix, as a flush or a Redis
+/// restarted without persistence would.
+async fn delete_the_content_log(app: &TestApp) {
+    let mut connection = test_redis().await;
+    let pattern = format!("{}{{content}}:*", app.settings.events.key_prefix);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty(), "no content log under {pattern}");
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+}
+
+/// Puts `document` through `app`, retrying while the content log is being recovered
+/// (503), for up to 10 s.
+async fn put_until_accepted(app: &TestApp, id: &str, document: &serde_json::Value) {
+    let started = Instant::now();
+    loop {
+        let response = app.put_content(&app.acme.admin, id, document).await;
+        if response.status() == StatusCode::OK {
+            return;
+        }
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the write was refused for 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_content_log_is_lost_the_instances_restore_it_and_serve_the_same_content() {
+    // Arrange: two instances share a log with two documents; then the log is lost.
+    let first = spawn_app().await;
+    let second = spawn_replica_of(&first).await;
+    first
+        .put_documents(
+            &first.acme.admin,
+            &[
+                article(
+                    "export-invoices",
+                    "Export invoices as PDF",
+                    "Open billing and export.",
+                ),
+                article(
+                    "reset-password",
+                    "Reset your password",
+                    "Use the forgot password link.",
+                ),
+            ],
+        )
+        .await;
+    time_until_suggested(&second, "reset my password", "reset-password", true).await;
+    delete_the_content_log(&first).await;
+
+    // Act: a write through the second instance after the loss, then a new instance.
+    put_until_accepted(
+        &second,
+        "invite-teammates",
+        &article(
+            "invite-teammates",
+            "Invite teammates",
+            "Send invitations from the team page.",
+        ),
+    )
+    .await;
+    let recovery_limit = Duration::from_secs(15);
+    wait_until_suggested(
+        &first,
+        "invite teammates",
+        "invite-teammates",
+        recovery_limit,
+    )
+    .await;
+    let third = spawn_replica_of(&first).await;
+
+    // Assert
+    wait_until_suggested(
+        &third,
+        "export invoices as pdf",
+        "export-invoices",
+        recovery_limit,
+    )
+    .await;
+    wait_until_suggested(
+        &third,
+        "reset my password",
+        "reset-password",
+        recovery_limit,
+    )
+    .await;
+    wait_until_suggested(
+        &third,
+        "invite teammates",
+        "invite-teammates",
+        recovery_limit,
+    )
+    .await;
+    wait_until_suggested(
+        &second,
+        "export invoices as pdf",
+        "export-invoices",
+        recovery_limit,
+    )
+    .await;
+    let lost = first.metric("deflect_content_log_lost_total").await
+        + second.metric("deflect_content_log_lost_total").await;
+    assert!(lost >= 1.0, "the loss was counted: {lost}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_the_log_on_for_an_index_with_documents_puts_them_in_the_log() {
+    // Arrange: an index loaded while the content log was off.
+    let directory = tempfile::tempdir().unwrap();
+    let mut settings_before = spawn_app().await.settings.clone();
+    settings_before.index.path = directory.path().join("index");
+    index_left_behind(
+        &settings_before,
+        br#"{"id": "export-invoices", "title": "Export invoices as PDF", "body": "Open billing and export."}"#,
+        None,
+    )
+    .await;
+    let index_path = settings_before.index.path.clone();
+    let prefix = settings_before.events.key_prefix.clone();
+
+    // Act: the same index with the log on, then a new instance on that log.
+    let with_log = spawn_app_with(move |settings| {
+        settings.events.key_prefix = prefix;
+        settings.index.path = index_path;
+    })
+    .await;
+    let newcomer = spawn_replica_of(&with_log).await;
+
+    // Assert
+    wait_until_suggested(
+        &newcomer,
+        "export invoices as pdf",
+        "export-invoices",
+        Duration::from_secs(10),
+    )
+    .await;
+    let on_the_first = with_log
+        .get_content(&with_log.acme.admin, "export-invoices")
+        .await;
+    assert_eq!(on_the_first.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_larger_than_an_entry_is_appended_as_bounded_entries_that_all_arrive() {
+    // Arrange
+    let first = spawn_app_with(|settings| settings.content_log.max_changes_per_entry = 2).await;
+    let second = spawn_replica_of(&first).await;
+    let documents: Vec<_> = (0..5)
+        .map(|number| {
+            article(
+                &format!("team-{number}"),
+                &format!("Team setting number{number}"),
+                "Open the admin console.",
+            )
+        })
+        .collect();
+
+    // Act
+    let response = first
+        .post_bulk(
+            &first.acme.admin,
+            "application/x-ndjson",
+            ndjson(&documents),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut connection = test_redis().await;
+    let stream = format!("{}{{content}}:changes", first.settings.events.key_prefix);
+    let entries: u64 = redis::cmd("XLEN")
+        .arg(&stream)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(entries, 3, "5 changes in entries of at most 2");
+    for number in [0, 4] {
+        let id = format!("team-{number}");
+        time_until_suggested(&second, &format!("team setting number{number}"), &id, true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_restarted_on_an_index_that_applied_the_log_is_ready_while_redis_is_down() {
+    // Arrange: an index that applied a log position, left behind by a stopped instance.
+    let first = spawn_app().await;
+    let directory = tempfile::tempdir().unwrap();
+    let mut stopped_settings = first.settings.clone();
+    stopped_settings.index.path = directory.path().join("index");
+    index_of_an_instance_stopped_long_ago(&stopped_settings).await;
+    let index_path = stopped_settings.index.path.clone();
+
+    // Act
+    let restarted =
+        spawn_app_with_redis_down_and(move |settings| settings.index.path = index_path).await;
+    let report = restarted.readiness().await;
+
+    // Assert
+    assert_eq!(report["status"], "ready", "{report}");
+    assert_eq!(report["redis"], "down", "{report}");
+    assert_eq!(report["index"]["documents"], 1, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_redis_took_but_never_answered_is_not_reported_as_unchanged() {
+    // Arrange: a "Redis" that accepts connections and reads commands but never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            held.push(connection);
+        }
+    });
+    let app = spawn_app_with(move |settings| {
+        settings.redis.url =
+            secrecy::SecretString::from(format!("redis://127.0.0.1:{silent_port}"));
+        settings.content_log.redis_timeout_ms = 300;
+    })
+    .await;
+
+    // Act
+    let write = put_export_invoices(&app).await;
+
+    // Assert
+    let error = assert_api_error(
+        write,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "content_log_unavailable",
+    )
+    .await;
+    assert!(
+        error.message.contains("may or may not have been saved"),
+        "{}",
+        error.message
+    );
+    assert!(
+        !error.message.contains("nothing was changed"),
+        "{}",
+        error.message
+    );
 }
