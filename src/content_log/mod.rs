@@ -11,6 +11,7 @@
 //! the read is missed. Keys: `events/keys.rs`, [`ContentLogKeys`].
 
 pub mod follower;
+mod snapshot;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,7 +1,8 @@
 //! Starts a real deflect for one test and talks to it over HTTP.
 //!
 //! Every [`TestApp`] has its own temporary index, listens on a free port and knows two
-//! fresh tenants, `acme` and `globex`, each with one key per scope. Nothing is shared
+//! fresh tenants, `acme` and `globex`, each with one key per scope, and one operator key
+//! ([`OPERATOR_KEY`]). Nothing is shared
 //! between tests except the Redis server, which the service only pings.
 
 use std::io::{Read, Write};
@@ -11,7 +12,9 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use deflect::configuration::{load_settings, ApiKeySettings, LogFormat, Settings, TenantSettings};
+use deflect::configuration::{
+    load_settings, ApiKeySettings, LogFormat, OperatorKeySettings, Settings, TenantSettings,
+};
 use deflect::startup::Application;
 use deflect::telemetry::init_telemetry;
 use reqwest::StatusCode;
@@ -26,6 +29,9 @@ pub const WIDGET_ORIGIN: &str = "https://help.acme.example";
 
 /// An origin no tenant allows.
 pub const FOREIGN_ORIGIN: &str = "https://evil.example";
+
+/// The one operator key of every test instance (`[[operator.api_keys]]`).
+pub const OPERATOR_KEY: &str = "test-operator-key-0123456789";
 
 /// Logs go nowhere unless `TEST_LOG` is set (then debug lines go to stderr).
 static TELEMETRY: LazyLock<()> = LazyLock::new(|| {
@@ -197,6 +203,10 @@ fn test_settings(directory: &Path, acme: &TenantKeys, globex: &TenantKeys) -> Se
     settings.events.spool_path = directory.join("spool").join("events.spool");
     settings.demo.load_when_empty = false;
     settings.demo.page = false;
+    settings.operator.api_keys = vec![OperatorKeySettings {
+        name: "test operator".to_owned(),
+        key: SecretString::from(OPERATOR_KEY.to_owned()),
+    }];
     settings.tenants.clear();
     settings
         .tenants
