@@ -233,6 +233,25 @@ pub async fn build_error_with(configure: impl FnOnce(&mut Settings)) -> String {
     }
 }
 
+/// Deletes every key under `prefix` from the shared Redis (for tests that write there
+/// without a [`TestApp`]).
+pub async fn delete_redis_keys_under(prefix: &str) {
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    }
+}
+
 /// Removes what the test wrote to the shared Redis (everything under its key prefix), so
 /// that test runs do not pile up counters there.
 impl Drop for TestApp {
@@ -282,6 +301,35 @@ impl TestApp {
         *self.server.lock().unwrap() = application.server_handle();
         tokio::spawn(application.run_until_stopped());
         self.restart_directories.lock().unwrap().push(directory);
+    }
+
+    /// Sends `POST <path_and_query>` with `key` on a socket of its own, waits `wait`,
+    /// then resets the connection (as a killed client or a proxy that gave up does):
+    /// actix drops the handler of a request whose connection is reset.
+    pub async fn post_then_reset_the_connection(
+        &self,
+        path_and_query: &str,
+        key: &str,
+        wait: Duration,
+    ) {
+        use tokio::io::AsyncWriteExt;
+
+        let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("failed to connect to the service");
+        let request = format!(
+            "POST {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {key}\r\nContent-Length: 0\r\n\r\n",
+            self.port
+        );
+        socket
+            .write_all(request.as_bytes())
+            .await
+            .expect("failed to send the request");
+        tokio::time::sleep(wait).await;
+        socket
+            .set_zero_linger()
+            .expect("failed to make the close a reset");
+        drop(socket);
     }
 
     /// The value of one sample of `GET /metrics`, e.g.

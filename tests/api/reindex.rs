@@ -19,8 +19,8 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    article, assert_api_error, ndjson, spawn_app_with, spawn_app_with_demo, spawn_instance_on,
-    TestApp, OPERATOR_KEY,
+    article, assert_api_error, delete_redis_keys_under, ndjson, spawn_app_with,
+    spawn_app_with_demo, spawn_instance_on, TestApp, OPERATOR_KEY,
 };
 
 /// Documents loaded before a rebuild, so that it takes a moment.
@@ -197,6 +197,43 @@ async fn a_reindex_takes_an_operator_key_and_refuses_every_tenant_key() {
     assert_eq!(with_operator_key.status(), StatusCode::OK);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reindex_whose_client_disconnects_midway_still_switches_and_removes_the_old_generation() {
+    // Arrange: enough documents that the rebuild takes a moment.
+    let app = spawn_app_with(|_| {}).await;
+    let filler: Vec<Value> = (0..FILLER_DOCUMENTS)
+        .map(|number| {
+            article(
+                &format!("filler-{number}"),
+                &format!("Configure team setting {number}"),
+                "Open the admin console, choose teams and change the setting.",
+            )
+        })
+        .collect();
+    let uploaded = app
+        .post_bulk(&app.acme.admin, "application/x-ndjson", ndjson(&filler))
+        .await;
+    assert_eq!(uploaded.status(), StatusCode::OK);
+    let before = generation_directories(&app.settings.index.path);
+
+    // Act: the client goes away while the rebuild runs.
+    app.post_then_reset_the_connection(
+        "/v1/admin/reindex",
+        OPERATOR_KEY,
+        std::time::Duration::from_millis(50),
+    )
+    .await;
+
+    // Assert: the rebuild went on to the switch, and left one generation.
+    let probe = || async {
+        let now = generation_directories(&app.settings.index.path);
+        (now.len() == 1 && now != before).then_some(())
+    };
+    app.eventually("the rebuild the client left", probe).await;
+    let next = post_reindex(&app, OPERATOR_KEY).await;
+    assert_eq!(next.status(), StatusCode::OK);
+}
+
 /// A content log on the shared Redis under a fresh key prefix whose stream keeps about
 /// `stream_max_len` entries, and that prefix.
 fn content_log_keeping(stream_max_len: u64) -> (ContentLog, String) {
@@ -242,26 +279,8 @@ async fn append_article(log: &ContentLog, id: &str) -> LogPosition {
         .unwrap()
 }
 
-/// Deletes every Redis key under `prefix`.
-async fn delete_keys_under(prefix: &str) {
-    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rebuild_catching_up_from_a_position_the_log_was_trimmed_past_starts_over_instead_of_skipping_changes(
+async fn catching_up_a_new_generation_from_a_position_the_log_was_trimmed_past_reports_it_instead_of_skipping_changes(
 ) {
     // Arrange: a rebuild noted a position, then so many changes arrived that the stream
     // was trimmed past it (as during a long snapshot read).
@@ -287,7 +306,7 @@ async fn a_rebuild_catching_up_from_a_position_the_log_was_trimmed_past_starts_o
     assert_eq!(outrun, CatchUp::TrimmedPast(noted));
     assert_eq!(caught_up, CatchUp::Reached(after_recent));
     assert_eq!(generation.index.num_documents(), 1);
-    delete_keys_under(&prefix).await;
+    delete_redis_keys_under(&prefix).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,13 +4,16 @@
 
 use std::time::{Duration, Instant};
 
+use deflect::domain::TenantId;
+use deflect::events::keys::KeySpace;
+use deflect::sync::state::SyncState;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::fake_sources::{
     zendesk_article, FakeSources, Fault, CATALOG_TOKEN, FRESHDESK_API_KEY, ZENDESK_TOKEN,
 };
-use crate::helpers::{assert_api_error, build_error_with};
+use crate::helpers::{assert_api_error, build_error_with, delete_redis_keys_under};
 use crate::replicas::time_until_suggested;
 use crate::sync_helpers::{configure_sources, spawn_app_with_sources_and};
 
@@ -928,27 +931,55 @@ async fn a_sync_whose_client_disconnects_midway_still_completes_and_releases_its
     let sources = help_center_with_articles().await;
     let app = spawn_app_with_sources_and(&sources, |_| {}).await;
     sources.delay_next("page=2", Duration::from_millis(1_500));
-    let impatient_client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
 
-    // Act: the client gives up (closing its connection) while the run waits for the page.
-    let gave_up = impatient_client
-        .post(app.url("/v1/sync?source=zendesk"))
-        .bearer_auth(&app.acme.admin)
-        .send()
-        .await;
+    // Act: the client goes away while the run waits for the page.
+    app.post_then_reset_the_connection(
+        "/v1/sync?source=zendesk",
+        &app.acme.admin,
+        Duration::from_millis(300),
+    )
+    .await;
 
     // Assert: the run went on to its end, and the next one is not refused by its lock.
-    assert!(
-        gave_up.as_ref().is_err_and(reqwest::Error::is_timeout),
-        "{gave_up:?}"
-    );
     let probe = || async { app.holds("zd-105-en-us").await.then_some(()) };
     app.eventually("the run the client left", probe).await;
     let next = app.sync_source("zendesk", false).await;
     assert_eq!(next["mode"], "incremental", "{next}");
+}
+
+#[tokio::test]
+async fn a_sync_lock_dropped_without_being_released_releases_itself() {
+    // Arrange: a run holds the lock.
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let state = SyncState::new(
+        &secrecy::SecretString::from("redis://127.0.0.1:6379".to_owned()),
+        KeySpace::new(&prefix).unwrap(),
+        Duration::from_secs(2),
+        Duration::from_secs(600),
+    );
+    let acme = TenantId::parse("acme").unwrap();
+    let held = state.try_lock(&acme, "zendesk").await.unwrap();
+    assert!(held.is_some());
+    let while_held = state.try_lock(&acme, "zendesk").await.unwrap();
+
+    // Act: the run is cancelled or panics, dropping its lock unreleased.
+    drop(held);
+
+    // Assert: the lock is free again long before its 10-minute lease ends.
+    let started = Instant::now();
+    let retaken = loop {
+        if let Some(lock) = state.try_lock(&acme, "zendesk").await.unwrap() {
+            break lock;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the dropped lock was not released"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(while_held.is_none());
+    retaken.release().await;
+    delete_redis_keys_under(&prefix).await;
 }
 
 /// The key of acme's snapshot hash in the content log of `app`.
