@@ -547,7 +547,9 @@ async fn fill_generation(
     };
     if let Some(demo_tenant) = &sources.demo_tenant {
         if !tenants_filled.contains(demo_tenant) {
-            queue_documents(built, demo_tenant, demo_documents()).await?;
+            // Parsing the catalog validates and cleans every document: blocking work.
+            let documents = spawn_blocking_in_span(demo_documents).await?;
+            queue_documents(built, demo_tenant, documents).await?;
         }
     }
     let writer = built.writer.as_ref().ok_or(WriteError::Stopped)?;

@@ -70,17 +70,8 @@ async fn suggest_until(
     (answers, failures)
 }
 
-async fn suggestions_keep_being_answered_during_a_reindex(app: TestApp) {
-    // Arrange
-    app.put_documents(
-        &app.acme.admin,
-        &[article(
-            "export-invoices",
-            "Export invoices as PDF",
-            "Open billing and choose export.",
-        )],
-    )
-    .await;
+/// Uploads [`FILLER_DOCUMENTS`] articles for acme through `app`.
+async fn upload_filler_documents(app: &TestApp) {
     let filler: Vec<Value> = (0..FILLER_DOCUMENTS)
         .map(|number| {
             article(
@@ -94,6 +85,20 @@ async fn suggestions_keep_being_answered_during_a_reindex(app: TestApp) {
         .post_bulk(&app.acme.admin, "application/x-ndjson", ndjson(&filler))
         .await;
     assert_eq!(uploaded.status(), StatusCode::OK);
+}
+
+async fn suggestions_keep_being_answered_during_a_reindex(app: TestApp) {
+    // Arrange
+    app.put_documents(
+        &app.acme.admin,
+        &[article(
+            "export-invoices",
+            "Export invoices as PDF",
+            "Open billing and choose export.",
+        )],
+    )
+    .await;
+    upload_filler_documents(&app).await;
     let before = generation_directories(&app.settings.index.path);
     let stop = Arc::new(AtomicBool::new(false));
 
@@ -201,19 +206,7 @@ async fn a_reindex_takes_an_operator_key_and_refuses_every_tenant_key() {
 async fn a_reindex_whose_client_disconnects_midway_still_switches_and_removes_the_old_generation() {
     // Arrange: enough documents that the rebuild takes a moment.
     let app = spawn_app_with(|_| {}).await;
-    let filler: Vec<Value> = (0..FILLER_DOCUMENTS)
-        .map(|number| {
-            article(
-                &format!("filler-{number}"),
-                &format!("Configure team setting {number}"),
-                "Open the admin console, choose teams and change the setting.",
-            )
-        })
-        .collect();
-    let uploaded = app
-        .post_bulk(&app.acme.admin, "application/x-ndjson", ndjson(&filler))
-        .await;
-    assert_eq!(uploaded.status(), StatusCode::OK);
+    upload_filler_documents(&app).await;
     let before = generation_directories(&app.settings.index.path);
 
     // Act: the client goes away while the rebuild runs.

@@ -820,6 +820,36 @@ async fn the_periodic_sync_brings_content_in_without_being_asked() {
     app.eventually("the periodic zendesk sync", probe).await;
 }
 
+/// Runs the real `deflect sync <arguments> --config <settings_file>` with the bundled
+/// config directory and returns its output.
+async fn run_deflect_sync(
+    arguments: &[&str],
+    settings_file: &std::path::Path,
+) -> std::process::Output {
+    let arguments: Vec<String> = arguments
+        .iter()
+        .map(|argument| argument.to_string())
+        .collect();
+    let settings_file = settings_file.to_owned();
+    // The fake sources answer on this test's runtime, so the command waits elsewhere.
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_deflect"))
+            .arg("sync")
+            .args(&arguments)
+            .arg("--config")
+            .arg(&settings_file)
+            .env(
+                "DEFLECT_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+            )
+            .env_remove("RUST_LOG")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap()
+}
+
 /// Every credential the tests' sources use.
 const CREDENTIALS: [&str; 3] = [ZENDESK_TOKEN, FRESHDESK_API_KEY, CATALOG_TOKEN];
 
@@ -870,21 +900,7 @@ api_token = "{catalog_token}"
     .unwrap();
 
     // Act
-    // The fake sources answer on this test's runtime, so the command waits elsewhere.
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_deflect"))
-            .args(["sync", "--tenant", "acme", "--config"])
-            .arg(&settings_file)
-            .env(
-                "DEFLECT_CONFIG_DIR",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-            )
-            .env_remove("RUST_LOG")
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let output = run_deflect_sync(&["--tenant", "acme"], &settings_file).await;
 
     // Assert
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -909,20 +925,7 @@ api_token = "{catalog_token}"
         .authorization
         .clone();
     assert!(zendesk_authorization.is_some());
-    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-    }
+    delete_redis_keys_under(&prefix).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1075,22 +1078,8 @@ locales = ["en-us"]
         ),
     )
     .unwrap();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_deflect"))
-            .args([
-                "sync", "--tenant", "acme", "--source", "zendesk", "--config",
-            ])
-            .arg(&settings_file)
-            .env(
-                "DEFLECT_CONFIG_DIR",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-            )
-            .env_remove("RUST_LOG")
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let output =
+        run_deflect_sync(&["--tenant", "acme", "--source", "zendesk"], &settings_file).await;
     assert!(
         output.status.success(),
         "{}\n{}",
@@ -1136,6 +1125,21 @@ async fn a_full_sync_on_an_index_loaded_before_the_content_log_puts_the_articles
     assert!(arrived < Duration::from_secs(2), "{arrived:?}");
 }
 
+/// Starts deflect on `sources` with `sync.max_page_bytes` at 16 KiB, runs acme's Zendesk
+/// sync, asserts that it failed with `502 sync_source_failed`, and returns the app and
+/// the error's message.
+async fn zendesk_sync_with_a_16_kib_page_limit(
+    sources: &FakeSources,
+) -> (crate::helpers::TestApp, String) {
+    let app = spawn_app_with_sources_and(sources, |settings| {
+        settings.sync.max_page_bytes = 16 * 1024;
+    })
+    .await;
+    let response = app.post_sync(&[("source", "zendesk")]).await;
+    let error = assert_api_error(response, StatusCode::BAD_GATEWAY, "sync_source_failed").await;
+    (app, error.message)
+}
+
 #[tokio::test]
 async fn a_source_page_larger_than_the_page_limit_fails_the_sync_naming_the_limit() {
     // Arrange: a valid page of about 60 KB, with a 16 KiB limit.
@@ -1155,20 +1159,14 @@ async fn a_source_page_larger_than_the_page_limit_fails_the_sync_naming_the_limi
         "<p>Every invoice is under Billing.</p>",
         T0 + 1,
     ));
-    let app = spawn_app_with_sources_and(&sources, |settings| {
-        settings.sync.max_page_bytes = 16 * 1024;
-    })
-    .await;
 
     // Act
-    let response = app.post_sync(&[("source", "zendesk")]).await;
+    let (app, message) = zendesk_sync_with_a_16_kib_page_limit(&sources).await;
 
     // Assert
-    let error = assert_api_error(response, StatusCode::BAD_GATEWAY, "sync_source_failed").await;
     assert!(
-        error.message.contains("16384 bytes (sync.max_page_bytes)"),
-        "{}",
-        error.message
+        message.contains("16384 bytes (sync.max_page_bytes)"),
+        "{message}"
     );
     assert!(!app.holds("zd-102-en-us").await);
 }
@@ -1181,20 +1179,11 @@ async fn a_streamed_source_page_without_a_length_is_cut_off_at_the_page_limit() 
         "/incremental/articles",
         Fault::StreamedPageOfBytes(256 * 1024),
     );
-    let app = spawn_app_with_sources_and(&sources, |settings| {
-        settings.sync.max_page_bytes = 16 * 1024;
-    })
-    .await;
 
     // Act
-    let response = app.post_sync(&[("source", "zendesk")]).await;
+    let (app, message) = zendesk_sync_with_a_16_kib_page_limit(&sources).await;
 
     // Assert
-    let error = assert_api_error(response, StatusCode::BAD_GATEWAY, "sync_source_failed").await;
-    assert!(
-        error.message.contains("sync.max_page_bytes"),
-        "{}",
-        error.message
-    );
+    assert!(message.contains("sync.max_page_bytes"), "{message}");
     assert!(!app.holds("zd-101-en-us").await);
 }
