@@ -99,8 +99,9 @@ pub struct SyncLock {
 impl SyncLock {
     /// Gives the lock back (a failure only logs: the lease ends it anyway).
     pub async fn release(mut self) {
-        self.released = true;
         release_lock(&self.redis, &self.key, &self.token).await;
+        // Only now: a release cut off midway is retried on drop.
+        self.released = true;
     }
 }
 
