@@ -8,6 +8,10 @@
 //! `navigator.sendBeacon` cannot set headers, so the widget puts its public key in the
 //! body there, and [`KeyRing::authenticate_beacon`] accepts only public (`suggest`) keys,
 //! only from the tenant's browser origins.
+//!
+//! Operator keys (`[[operator.api_keys]]`) belong to no tenant: they are for calls that
+//! act on the whole instance, every tenant's content at once (a reindex), which no
+//! tenant's key, not even an admin one, may make.
 
 use std::collections::{HashMap, HashSet};
 use std::future::{ready, Ready};
@@ -20,7 +24,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use crate::configuration::TenantSettings;
+use crate::configuration::{OperatorKeySettings, TenantSettings};
 use crate::domain::TenantId;
 use crate::error::{ApiError, ErrorCode};
 
@@ -74,6 +78,8 @@ pub struct KeyRing {
     /// The tenant whose public key also works from pages deflect serves itself (the demo
     /// page), whatever host and port deflect is reached at.
     own_origin_tenant: Option<TenantId>,
+    /// Operator keys' names by their digest.
+    operator_names_by_digest: HashMap<[u8; 32], String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +96,14 @@ pub enum KeyRingError {
     KeyTooShort { tenant: String, key_name: String },
     #[error("api key `{key_name}` of tenant `{tenant}` is configured twice")]
     DuplicateKey { tenant: String, key_name: String },
+    #[error("operator key `{key_name}` is shorter than {MIN_OPERATOR_KEY_CHARS} characters")]
+    OperatorKeyTooShort { key_name: String },
+    #[error("operator key `{key_name}` is configured twice, or is also a tenant's key")]
+    DuplicateOperatorKey { key_name: String },
 }
+
+/// The least length of an operator key: it rebuilds every tenant's index.
+const MIN_OPERATOR_KEY_CHARS: usize = 16;
 
 impl KeyRing {
     pub fn from_settings<'settings>(
@@ -138,6 +151,31 @@ impl KeyRing {
             }
         }
         Ok(ring)
+    }
+
+    /// Adds the operator keys `[[operator.api_keys]]`, which act on the whole instance;
+    /// call it after [`KeyRing::from_settings`], so that a key that is also a tenant's is
+    /// refused.
+    pub fn add_operator_keys(&mut self, keys: &[OperatorKeySettings]) -> Result<(), KeyRingError> {
+        for key_settings in keys {
+            let key = key_settings.key.expose_secret();
+            if key.chars().count() < MIN_OPERATOR_KEY_CHARS {
+                return Err(KeyRingError::OperatorKeyTooShort {
+                    key_name: key_settings.name.clone(),
+                });
+            }
+            let key_digest = digest(key);
+            let is_taken = self.grants_by_digest.contains_key(&key_digest)
+                || self.operator_names_by_digest.contains_key(&key_digest);
+            if is_taken {
+                return Err(KeyRingError::DuplicateOperatorKey {
+                    key_name: key_settings.name.clone(),
+                });
+            }
+            self.operator_names_by_digest
+                .insert(key_digest, key_settings.name.clone());
+        }
+        Ok(())
     }
 
     /// Lets the public key of `tenant` be used from deflect's own origin (the demo page
@@ -209,25 +247,29 @@ impl KeyRing {
     }
 
     fn authenticate(&self, request: &HttpRequest) -> Result<Caller, ApiError> {
-        let Some(authorization) = request.headers().get(header::AUTHORIZATION) else {
-            return Err(ApiError::new(
-                ErrorCode::MissingApiKey,
-                "send an API key as `Authorization: Bearer <key>`",
-            ));
-        };
-        let key = authorization
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|key| !key.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::MissingApiKey,
-                    "the Authorization header must be `Bearer <key>`",
-                )
-            })?;
+        let key = bearer_key(request)?;
         self.caller_for_key(key, request)
+    }
+
+    /// Authenticates an operator: the request's key must be an operator key. A tenant's
+    /// key, whatever its scopes, is refused with 403.
+    fn authenticate_operator(&self, request: &HttpRequest) -> Result<Operator, ApiError> {
+        let key_digest = digest(bearer_key(request)?);
+        if let Some(name) = self.operator_names_by_digest.get(&key_digest) {
+            return Ok(Operator {
+                key_name: name.clone(),
+            });
+        }
+        if self.grants_by_digest.contains_key(&key_digest) {
+            return Err(ApiError::new(
+                ErrorCode::InsufficientScope,
+                "this call acts on the whole instance, every tenant's content: it takes an operator key ([[operator.api_keys]] in the settings), not a tenant's key",
+            ));
+        }
+        Err(ApiError::new(
+            ErrorCode::InvalidApiKey,
+            "the API key is not valid",
+        ))
     }
 
     fn caller_for_key(&self, key: &str, request: &HttpRequest) -> Result<Caller, ApiError> {
@@ -242,6 +284,28 @@ impl KeyRing {
             origin: BrowserOrigin::of(request),
         })
     }
+}
+
+/// Returns the key of the request's `Authorization: Bearer <key>` header.
+fn bearer_key(request: &HttpRequest) -> Result<&str, ApiError> {
+    let Some(authorization) = request.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::new(
+            ErrorCode::MissingApiKey,
+            "send an API key as `Authorization: Bearer <key>`",
+        ));
+    };
+    authorization
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MissingApiKey,
+                "the Authorization header must be `Bearer <key>`",
+            )
+        })
 }
 
 /// The page a browser call comes from (its `Origin` header).
@@ -376,16 +440,94 @@ impl<S: RouteScopes> FromRequest for Authorized<S> {
     type Future = Ready<Result<Authorized<S>, ApiError>>;
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let result = match request.app_data::<web::Data<Arc<KeyRing>>>() {
-            Some(keys) => keys.authenticate(request).and_then(|caller| {
-                caller.require_any(S::ACCEPTED, keys)?;
-                Ok(Authorized {
-                    caller,
-                    scopes: PhantomData,
-                })
-            }),
-            None => Err(ApiError::new(ErrorCode::Internal, "no key ring configured")),
-        };
+        let result = key_ring_of(request).and_then(|keys| {
+            let caller = keys.authenticate(request)?;
+            caller.require_any(S::ACCEPTED, keys)?;
+            Ok(Authorized {
+                caller,
+                scopes: PhantomData,
+            })
+        });
         ready(result)
+    }
+}
+
+/// A caller with an operator key (`[[operator.api_keys]]`), for calls on the whole
+/// instance; tenants' keys are refused before the handler runs.
+pub struct Operator {
+    /// The key's name from the settings (never the key).
+    pub key_name: String,
+}
+
+impl FromRequest for Operator {
+    type Error = ApiError;
+    type Future = Ready<Result<Operator, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(key_ring_of(request).and_then(|keys| keys.authenticate_operator(request)))
+    }
+}
+
+/// Returns the key ring the application registered.
+fn key_ring_of(request: &HttpRequest) -> Result<&KeyRing, ApiError> {
+    request
+        .app_data::<web::Data<Arc<KeyRing>>>()
+        .map(|keys| keys.get_ref().as_ref())
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "no key ring configured"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::configuration::ApiKeySettings;
+    use secrecy::SecretString;
+
+    fn operator_key(name: &str, key: &str) -> OperatorKeySettings {
+        OperatorKeySettings {
+            name: name.to_owned(),
+            key: SecretString::from(key.to_owned()),
+        }
+    }
+
+    fn ring_with_tenant_key(key: &str) -> KeyRing {
+        let tenant = TenantSettings {
+            api_keys: vec![ApiKeySettings {
+                name: "acme admin".to_owned(),
+                key: SecretString::from(key.to_owned()),
+                scopes: vec!["admin".to_owned()],
+            }],
+            ..TenantSettings::default()
+        };
+        KeyRing::from_settings([(&"acme".to_owned(), &tenant)]).unwrap()
+    }
+
+    #[test]
+    fn an_operator_key_that_is_short_or_also_a_tenant_key_is_refused() {
+        // Arrange
+        let tenant_key = "acme-admin-key-long-enough";
+
+        // Act
+        let short =
+            ring_with_tenant_key(tenant_key).add_operator_keys(&[operator_key("ops", "short-key")]);
+        let shared =
+            ring_with_tenant_key(tenant_key).add_operator_keys(&[operator_key("ops", tenant_key)]);
+        let twice = ring_with_tenant_key(tenant_key).add_operator_keys(&[
+            operator_key("first", "operator-key-0123456789"),
+            operator_key("second", "operator-key-0123456789"),
+        ]);
+
+        // Assert
+        assert!(matches!(
+            short,
+            Err(KeyRingError::OperatorKeyTooShort { .. })
+        ));
+        assert!(matches!(
+            shared,
+            Err(KeyRingError::DuplicateOperatorKey { .. })
+        ));
+        assert!(matches!(
+            twice,
+            Err(KeyRingError::DuplicateOperatorKey { .. })
+        ));
     }
 }

@@ -38,6 +38,9 @@ pub struct Settings {
     pub training: TrainingSettings,
     /// Content sync from knowledge bases and LMS catalogs, `[sync]`.
     pub sync: SyncSettings,
+    /// Keys of the people who run the instance, not tied to a tenant, `[operator]`.
+    #[serde(default)]
+    pub operator: OperatorSettings,
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantSettings>,
 }
@@ -236,6 +239,22 @@ pub struct ApiKeySettings {
     pub scopes: Vec<String>,
 }
 
+/// `[operator]`: what the people who run deflect (not a tenant) may do.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OperatorSettings {
+    /// Keys for calls that act on the whole instance, every tenant's content at once
+    /// (`POST /v1/admin/reindex`); no tenant's key can make them.
+    #[serde(default)]
+    pub api_keys: Vec<OperatorKeySettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OperatorKeySettings {
+    /// A name for logs and audits; the key itself is never logged.
+    pub name: String,
+    pub key: SecretString,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("failed to load settings: {0}")]
@@ -314,5 +333,7 @@ mod tests {
         let settings = load_settings(&repository_config(), None).unwrap();
         let printed = format!("{settings:?}");
         assert!(!printed.contains("demo-suggest-key"), "{printed}");
+        assert!(!settings.operator.api_keys.is_empty());
+        assert!(!printed.contains("demo-operator-key"), "{printed}");
     }
 }

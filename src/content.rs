@@ -251,12 +251,21 @@ impl ContentStore {
     }
 
     /// Returns every document of `tenant` whose id starts with `id_prefix` (content sync
-    /// compares what a source has with what deflect holds from it).
+    /// compares what a source has with what deflect holds from it). With a content log
+    /// they come from the log's snapshot, which every instance converges to: this
+    /// instance's index may not have applied the latest changes yet, and a plan made
+    /// against it would skip deletions and upserts the log still needs. Without a log,
+    /// the index is the only copy.
     pub async fn documents_with_id_prefix(
         &self,
         tenant: &TenantId,
         id_prefix: &str,
     ) -> Result<Vec<ContentDocument>, StoreError> {
+        if let Some(log) = self.log() {
+            return Ok(log
+                .snapshot_documents_with_id_prefix(tenant, id_prefix)
+                .await?);
+        }
         let index = self.index();
         let key_prefix = terms_key(tenant, id_prefix);
         let stored =

@@ -9,6 +9,14 @@
 //! to it, and removes the old generation. Suggestions are answered from the old
 //! generation all along. A process killed at any point restarts on the generation
 //! `CURRENT` names; [`IndexLayout::remove_leftovers`] removes the rest.
+//!
+//! The stream of changes is trimmed to `content_log.stream_max_len`: when it is trimmed
+//! past the position a rebuild noted before reading the snapshot, the changes written
+//! during the read are gone, so the rebuild starts over rather than miss them (see
+//! [`catch_up_generation`]). The file work (creating, switching, removing generations)
+//! runs on blocking threads, never on the async workers that answer requests;
+//! [`open_current_generation`] stays synchronous because it runs once at startup,
+//! before the server answers anything.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -28,9 +36,14 @@ use crate::search::{
     ContentIndex, Generation, IndexError, IndexLayout, IndexWriterHandle, LogPosition,
     ServedGeneration, WriteError,
 };
+use crate::telemetry::spawn_blocking_in_span;
 
 /// Documents analysed and handed to the new generation's writer at once.
 const DOCUMENTS_PER_BATCH: usize = 500;
+
+/// Times one rebuild starts, the first included, before it gives up because the content
+/// log keeps being trimmed past the position it started from.
+pub const MAX_REBUILD_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
@@ -54,6 +67,10 @@ pub enum RebuildError {
     Log(#[from] ContentLogError),
     #[error("a blocking task failed")]
     Join(#[from] tokio::task::JoinError),
+    #[error(
+        "the content log was trimmed past the rebuild's position {attempts} times in a row: more changes arrived during each rebuild than content_log.stream_max_len keeps"
+    )]
+    OutrunByTrimming { attempts: u32 },
 }
 
 impl From<WriteError> for RebuildError {
@@ -188,7 +205,9 @@ impl Reindexer {
     }
 
     /// Rebuilds the generation `store` serves into a new one and switches the store to
-    /// it; suggestions keep being answered from the old one meanwhile.
+    /// it; suggestions keep being answered from the old one meanwhile. A rebuild whose
+    /// starting position the content log trimmed away before it was caught up starts
+    /// over (at most [`MAX_REBUILD_ATTEMPTS`] times).
     #[tracing::instrument(name = "rebuild index", skip_all)]
     pub async fn rebuild_serving(
         &self,
@@ -205,47 +224,59 @@ impl Reindexer {
         let started = Instant::now();
         // Without a log, nothing could tell the new generation what was written during
         // the copy: content writes wait for the whole rebuild (suggestions do not).
-        let pause_for_copy = match store.log() {
+        let mut pause_for_copy = match store.log() {
             None => Some(store.pause_writes().await),
             Some(_) => None,
         };
         let previous = self
             .layout
             .generation(store.serving_index().current().number);
-        let (built, mut position) =
-            build_generation(&self.layout, self.options, &self.sources, Some(&previous)).await?;
-        let paused = match pause_for_copy {
-            Some(paused) => paused,
-            None => store.pause_writes().await,
-        };
-        if let (Some(log), Some(mut reached)) = (store.log(), position) {
-            loop {
-                let read = log.read_after(reached, false).await?;
-                let Some(last_position) = read.last_position else {
-                    break;
-                };
-                for entry in read.entries {
-                    let entry_position = Some(entry.position);
-                    apply_to_generation(&built, &entry.tenant, entry.changes, entry_position)
-                        .await?;
+        let mut attempts = RebuildAttempts::default();
+        let (built, position, paused) = loop {
+            attempts.start_one()?;
+            let Attempt::Completed((built, position)) =
+                build_generation(&self.layout, self.options, &self.sources, Some(&previous))
+                    .await?
+            else {
+                continue;
+            };
+            let paused = match pause_for_copy.take() {
+                Some(paused) => paused,
+                None => store.pause_writes().await,
+            };
+            let (Some(log), Some(from)) = (store.log(), position) else {
+                break (built, position, paused);
+            };
+            match catch_up_generation(log, &built, from).await {
+                Ok(CatchUp::Reached(reached)) => break (built, Some(reached), paused),
+                Ok(CatchUp::TrimmedPast(trimmed_past)) => {
+                    drop(paused);
+                    tracing::warn!(
+                        attempt = attempts.made,
+                        position = %trimmed_past,
+                        "the content log was trimmed past the rebuild's position before it caught up; starting over"
+                    );
+                    discard_generation(&self.layout, built).await;
                 }
-                reached = last_position;
+                Err(error) => {
+                    drop(paused);
+                    discard_generation(&self.layout, built).await;
+                    return Err(error);
+                }
             }
-            position = Some(reached);
-        }
+        };
         let new_generation = self.layout.generation(built.number);
-        self.layout
-            .switch_to(&new_generation)
-            .map_err(|source| RebuildError::Directory {
-                path: new_generation.path.clone(),
-                source,
-            })?;
+        let switched_to = new_generation.clone();
+        on_index_directory(&self.layout, move |layout| layout.switch_to(&switched_to)).await?;
         let documents = built.index.num_documents();
         let old = store.serving_index().replace(built);
         drop(paused);
         retire(old).await;
-        if let Err(error) = self.layout.remove(&previous) {
-            tracing::warn!(%error, path = %previous.path.display(), "failed to remove the old index generation; it goes at the next start");
+        let removed = previous.clone();
+        if let Err(error) =
+            on_index_directory(&self.layout, move |layout| layout.remove(&removed)).await
+        {
+            tracing::warn!(error = %crate::error::error_chain(&error), path = %previous.path.display(), "failed to remove the old index generation; it goes at the next start");
         }
         let report = RebuildReport {
             generation: new_generation.number,
@@ -272,24 +303,39 @@ pub async fn rebuild_offline(
 ) -> Result<RebuildReport, RebuildError> {
     let started = Instant::now();
     let layout = IndexLayout::new(root);
-    let directory_error = directory_error(root);
-    std::fs::create_dir_all(root).map_err(directory_error)?;
-    layout.remove_leftovers().map_err(directory_error)?;
-    let previous = layout.current().map_err(directory_error)?;
+    let previous = on_index_directory(&layout, |layout| {
+        std::fs::create_dir_all(layout.root())?;
+        layout.remove_leftovers()?;
+        layout.current()
+    })
+    .await?;
     // Holding the old generation's writer lock keeps a running service from using it
     // (and this rebuild from running beside one).
-    let _lock = match &previous {
-        Some(generation) => lock_generation(generation)?,
+    let _lock = match previous.clone() {
+        Some(generation) => spawn_blocking_in_span(move || lock_generation(&generation)).await??,
         None => None,
     };
-    let (built, position) = build_generation(&layout, options, sources, previous.as_ref()).await?;
+    let mut attempts = RebuildAttempts::default();
+    let (built, position) = loop {
+        attempts.start_one()?;
+        if let Attempt::Completed(completed) =
+            build_generation(&layout, options, sources, previous.as_ref()).await?
+        {
+            break completed;
+        }
+    };
     let new_generation = layout.generation(built.number);
     let documents = built.index.num_documents();
     retire(Arc::new(built)).await;
-    layout.switch_to(&new_generation).map_err(directory_error)?;
-    if let Some(previous) = previous {
-        layout.remove(&previous).map_err(directory_error)?;
-    }
+    let switched_to = new_generation.clone();
+    on_index_directory(&layout, move |layout| {
+        layout.switch_to(&switched_to)?;
+        match &previous {
+            Some(previous) => layout.remove(previous),
+            None => Ok(()),
+        }
+    })
+    .await?;
     Ok(RebuildReport {
         generation: new_generation.number,
         documents,
@@ -317,40 +363,147 @@ fn lock_generation(
     }
 }
 
+/// Runs `operation` on the index directory on a blocking thread (directory walks,
+/// renames, fsyncs and removals take milliseconds to seconds), mapping its I/O error to
+/// a [`RebuildError`] naming the directory.
+async fn on_index_directory<T, F>(layout: &IndexLayout, operation: F) -> Result<T, RebuildError>
+where
+    F: FnOnce(&IndexLayout) -> std::io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let layout = layout.clone();
+    spawn_blocking_in_span(move || {
+        operation(&layout).map_err(|source| RebuildError::Directory {
+            path: layout.root().to_owned(),
+            source,
+        })
+    })
+    .await?
+}
+
+/// How many times one rebuild started (each start-over after the content log was
+/// trimmed past its position is one more).
+#[derive(Debug, Default)]
+struct RebuildAttempts {
+    made: u32,
+}
+
+impl RebuildAttempts {
+    /// Counts one more attempt; fails when [`MAX_REBUILD_ATTEMPTS`] were made already.
+    fn start_one(&mut self) -> Result<(), RebuildError> {
+        if self.made >= MAX_REBUILD_ATTEMPTS {
+            return Err(RebuildError::OutrunByTrimming {
+                attempts: self.made,
+            });
+        }
+        self.made += 1;
+        Ok(())
+    }
+}
+
+/// How one attempt at building a generation ended.
+enum Attempt<T> {
+    Completed(T),
+    /// The content log was trimmed past the position the attempt started from: what
+    /// was written meanwhile can no longer be read, so the build was discarded.
+    TrimmedPast(LogPosition),
+}
+
 /// Creates the next generation and fills it from `sources` (or, without a log, from
 /// `previous`); returns it committed, with its writer running, and the log position it
-/// reached. A failed build is removed.
+/// reached. A failed or outrun build is removed.
 async fn build_generation(
     layout: &IndexLayout,
     options: WriterOptions,
     sources: &RebuildSources,
     previous: Option<&Generation>,
-) -> Result<(ServedGeneration, Option<LogPosition>), RebuildError> {
-    let built = create_generation(layout, options, false)?;
-    let filled = fill_generation(&built, sources, previous).await;
-    match filled {
-        Ok(position) => Ok((built, position)),
+) -> Result<Attempt<(ServedGeneration, Option<LogPosition>)>, RebuildError> {
+    let creating_in = layout.clone();
+    let built =
+        spawn_blocking_in_span(move || create_generation(&creating_in, options, false)).await??;
+    match fill_generation(&built, sources, previous).await {
+        Ok(Attempt::Completed(position)) => Ok(Attempt::Completed((built, position))),
+        Ok(Attempt::TrimmedPast(position)) => {
+            tracing::warn!(
+                %position,
+                "the content log was trimmed past the rebuild's position while it read the snapshot; starting over"
+            );
+            discard_generation(layout, built).await;
+            Ok(Attempt::TrimmedPast(position))
+        }
         Err(error) => {
-            let path = layout.generation(built.number).path;
-            drop(built);
-            if let Err(remove_error) = std::fs::remove_dir_all(&path) {
-                tracing::warn!(error = %remove_error, path = %path.display(), "failed to remove a failed index build");
-            }
+            discard_generation(layout, built).await;
             Err(error)
         }
     }
 }
 
+/// Stops the writer of a generation that will not be served and removes its directory
+/// (what cannot be removed now goes at the next start).
+async fn discard_generation(layout: &IndexLayout, generation: ServedGeneration) {
+    let path = layout.generation(generation.number).path;
+    retire(Arc::new(generation)).await;
+    let removed_path = path.clone();
+    let removed = spawn_blocking_in_span(move || std::fs::remove_dir_all(&removed_path))
+        .await
+        .unwrap_or_else(|join_error| Err(std::io::Error::other(join_error)));
+    if let Err(error) = removed {
+        tracing::warn!(%error, path = %path.display(), "failed to remove an index build that was given up; it goes at the next start");
+    }
+}
+
+/// How a catch-up of a new generation with the content log ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    /// Every change the log held after the starting position is applied, up to this one.
+    Reached(LogPosition),
+    /// Changes after this position were trimmed from the stream before they were read:
+    /// the generation misses them and must be rebuilt.
+    TrimmedPast(LogPosition),
+}
+
+/// Applies to `generation` every change the content log holds after `from`, in order,
+/// each batch committed with its position. After every read it checks that the stream
+/// was not trimmed past the position it read from: trimming only moves forward, so when
+/// nothing after that position is trimmed after the read, the read started right after
+/// it and skipped nothing. Otherwise the catch-up stops with [`CatchUp::TrimmedPast`]
+/// instead of silently skipping the changes that are gone.
+pub async fn catch_up_generation(
+    log: &ContentLog,
+    generation: &ServedGeneration,
+    from: LogPosition,
+) -> Result<CatchUp, RebuildError> {
+    let mut reached = from;
+    loop {
+        let read = log.read_after(reached, false).await?;
+        let Some(last_position) = read.last_position else {
+            return Ok(CatchUp::Reached(reached));
+        };
+        if log.has_trimmed_after(reached).await? {
+            return Ok(CatchUp::TrimmedPast(reached));
+        }
+        for entry in read.entries {
+            let entry_position = Some(entry.position);
+            apply_to_generation(generation, &entry.tenant, entry.changes, entry_position).await?;
+        }
+        reached = last_position;
+    }
+}
+
+/// Fills `built` from the sources and commits it with the log position it reached;
+/// gives up with [`Attempt::TrimmedPast`] when the stream was trimmed past the position
+/// noted before the snapshot was read (the changes written during the read are gone).
 async fn fill_generation(
     built: &ServedGeneration,
     sources: &RebuildSources,
     previous: Option<&Generation>,
-) -> Result<Option<LogPosition>, RebuildError> {
+) -> Result<Attempt<Option<LogPosition>>, RebuildError> {
     let mut tenants_filled = std::collections::HashSet::new();
     let position = match &sources.log {
         Some(log) => {
             // The position first: whatever is written while the snapshot is read is in
-            // the stream after it, and applied again (idempotently) afterwards.
+            // the stream after it, and applied again (idempotently) afterwards, as long
+            // as the stream still holds it.
             let position = log.head().await?;
             for tenant in log.tenants().await? {
                 let mut cursor = 0;
@@ -366,16 +519,22 @@ async fn fill_generation(
                     }
                 }
             }
+            if log.has_trimmed_after(position).await? {
+                return Ok(Attempt::TrimmedPast(position));
+            }
             Some(position)
         }
         None => {
-            if let Some(previous) =
-                previous.filter(|previous| previous.path.join("meta.json").exists())
-            {
+            if let Some(previous) = previous {
                 let path = previous.path.clone();
-                let by_tenant = tokio::task::spawn_blocking(move || read_stored_documents(&path))
-                    .await?
-                    .map_err(RebuildError::ReadPrevious)?;
+                let by_tenant = spawn_blocking_in_span(move || {
+                    if !path.join("meta.json").exists() {
+                        return Ok(Default::default());
+                    }
+                    read_stored_documents(&path)
+                })
+                .await?
+                .map_err(RebuildError::ReadPrevious)?;
                 for (tenant, documents) in by_tenant {
                     tenants_filled.insert(tenant.clone());
                     for batch in documents.chunks(DOCUMENTS_PER_BATCH) {
@@ -388,12 +547,14 @@ async fn fill_generation(
     };
     if let Some(demo_tenant) = &sources.demo_tenant {
         if !tenants_filled.contains(demo_tenant) {
-            queue_documents(built, demo_tenant, demo_documents()).await?;
+            // Parsing the catalog validates and cleans every document: blocking work.
+            let documents = spawn_blocking_in_span(demo_documents).await?;
+            queue_documents(built, demo_tenant, documents).await?;
         }
     }
     let writer = built.writer.as_ref().ok_or(WriteError::Stopped)?;
     writer.apply_at(Vec::new(), position).await?;
-    Ok(position)
+    Ok(Attempt::Completed(position))
 }
 
 /// Analyses `documents` off the async threads and queues them on `built`'s writer.

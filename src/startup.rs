@@ -50,7 +50,7 @@ use crate::webhooks::tenants::HelpdeskTenants;
 pub struct AppState {
     pub suggest: SuggestService,
     pub store: ContentStore,
-    /// Rebuilds the index into a new generation (`POST /v1/admin/reindex`).
+    /// Rebuilds the index into a new generation (`POST /v1/admin/reindex`, operators).
     pub reindexer: Reindexer,
     pub keys: Arc<KeyRing>,
     pub redis_probe: RedisProbe,
@@ -104,6 +104,9 @@ impl Application {
 
         let mut key_ring =
             KeyRing::from_settings(&settings.tenants).context("invalid tenant settings")?;
+        key_ring
+            .add_operator_keys(&settings.operator.api_keys)
+            .context("invalid operator settings")?;
         let demo_pages = demo_pages(&settings)?;
         if demo_pages.is_some() {
             let demo_tenant = TenantId::parse(&settings.demo.tenant)

@@ -39,3 +39,16 @@ where
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(work)).await
 }
+
+/// Runs `work` as a task of its own inside the caller's span and waits for it. A request
+/// handler uses it for work that must not stop halfway when the client goes away: the
+/// handler's future is dropped on a disconnect, the task runs on to its end.
+pub async fn spawn_in_span<T, F>(work: F) -> Result<T, tokio::task::JoinError>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    use tracing::Instrument;
+
+    tokio::spawn(work.instrument(tracing::Span::current())).await
+}

@@ -21,6 +21,7 @@ mod append;
 pub mod follower;
 pub mod life;
 pub mod seed;
+mod snapshot;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;

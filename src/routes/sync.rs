@@ -1,6 +1,8 @@
 //! `POST /v1/sync`: runs the content sync of the caller's tenant now (scope admin) and
 //! answers with what each source's run did. `?source=zendesk|freshdesk|catalog` runs
-//! one source, `?full=true` lists everything (removing what the source deleted).
+//! one source, `?full=true` lists everything (removing what the source deleted). The
+//! runs go on when the client disconnects (they are a task of their own), so a run is
+//! never cut off between its commit and its cursor, nor left holding its lock.
 
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -9,6 +11,7 @@ use crate::auth::{AdminScopes, Authorized};
 use crate::error::{ApiError, ErrorCode};
 use crate::startup::AppState;
 use crate::sync::{SourceKind, SyncError, SyncSummary};
+use crate::telemetry::spawn_in_span;
 
 pub(super) fn configure(config: &mut web::ServiceConfig) {
     config.service(
@@ -47,15 +50,19 @@ async fn run_sync(
         })?),
     };
     let sources = state.sync.sources_of(&tenant, only).map_err(sync_error)?;
-    let mut summaries = Vec::with_capacity(sources.len());
-    for source in sources {
-        let summary = state
-            .sync
-            .sync(&tenant, source, query.full)
-            .await
-            .map_err(sync_error)?;
-        summaries.push(summary);
-    }
+    // A task of its own: a client that disconnects drops this handler, not the run.
+    let service = state.sync.clone();
+    let full = query.full;
+    let summaries = spawn_in_span(async move {
+        let mut summaries = Vec::with_capacity(sources.len());
+        for source in sources {
+            summaries.push(service.sync(&tenant, source, full).await?);
+        }
+        Ok::<_, SyncError>(summaries)
+    })
+    .await
+    .map_err(|error| ApiError::internal("the sync task failed", &error))?
+    .map_err(sync_error)?;
     Ok(HttpResponse::Ok().json(SyncAnswer { summaries }))
 }
 

@@ -1,7 +1,8 @@
 //! Reads the pages of a source's API: one authenticated GET per page, retried with
 //! backoff when the API is unreachable, rate-limits (honouring `Retry-After`) or fails
 //! on its side, paced so that one run stays under the API's rate limit, and parsed into
-//! the page's typed shape. A page that does not parse fails the run: a sync never
+//! the page's typed shape. A page that does not parse, or whose body is larger than
+//! `sync.max_page_bytes` (read incrementally, never whole), fails the run: a sync never
 //! applies half of what a source has.
 
 use std::time::Duration;
@@ -34,6 +35,8 @@ pub enum PageError {
     ForeignUrl(String),
     #[error("the source has more than {0} pages (sync.max_pages)")]
     TooManyPages(usize),
+    #[error("the page {path} is larger than {limit_bytes} bytes (sync.max_page_bytes)")]
+    TooLarge { path: String, limit_bytes: usize },
 }
 
 /// One page as read.
@@ -57,6 +60,8 @@ pub struct FetchOptions {
     pub retry: RetryPolicy,
     pub min_request_interval: Duration,
     pub max_pages: usize,
+    /// The largest page body read; a larger one fails the run.
+    pub max_page_bytes: usize,
 }
 
 /// Fetches the pages of one source's API for one run.
@@ -104,7 +109,7 @@ impl PageFetcher {
         loop {
             self.pace().await;
             let outcome = match self.account.get(url.clone(), headers.clone()).await {
-                Ok(response) => read_page(response, &path).await,
+                Ok(response) => read_page(response, &path, self.options.max_page_bytes).await,
                 Err(error) => Err(error),
             };
             match outcome {
@@ -142,20 +147,41 @@ impl PageFetcher {
     }
 }
 
-/// Reads an answer's body; a body that breaks off is a retryable call error, one that
-/// does not parse is a malformed page (as the inner `Result`).
+/// Reads an answer's body, at most `max_page_bytes` of it; a body that breaks off is a
+/// retryable call error, one that is too large or does not parse fails the run (as the
+/// inner `Result`).
 async fn read_page<T: DeserializeOwned>(
-    response: reqwest::Response,
+    mut response: reqwest::Response,
     path: &str,
+    max_page_bytes: usize,
 ) -> Result<Result<Page<T>, PageError>, CallError> {
     if response.status() == StatusCode::NOT_MODIFIED {
         return Ok(Ok(Page::NotModified));
     }
+    let too_large = || PageError::TooLarge {
+        path: path.to_owned(),
+        limit_bytes: max_page_bytes,
+    };
+    let declared_too_large = response
+        .content_length()
+        .is_some_and(|length| length > max_page_bytes as u64);
+    if declared_too_large {
+        return Ok(Err(too_large()));
+    }
     let headers = response.headers().clone();
-    let bytes = response
-        .bytes()
+    // Read piece by piece, so that a body without a length (chunked) or longer than it
+    // said stops at the limit instead of filling memory.
+    let mut bytes = Vec::new();
+    while let Some(piece) = response
+        .chunk()
         .await
-        .map_err(|error| CallError::UnreadableAnswer(error.without_url()))?;
+        .map_err(|error| CallError::UnreadableAnswer(error.without_url()))?
+    {
+        if bytes.len() + piece.len() > max_page_bytes {
+            return Ok(Err(too_large()));
+        }
+        bytes.extend_from_slice(&piece);
+    }
     let body = match serde_json::from_slice(&bytes) {
         Ok(body) => body,
         Err(error) => {

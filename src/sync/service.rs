@@ -250,6 +250,7 @@ impl SyncService {
                 retry: settings.retry_policy(),
                 min_request_interval: Duration::from_millis(settings.min_request_interval_ms),
                 max_pages: settings.max_pages.max(1),
+                max_page_bytes: settings.max_page_bytes.max(1),
             },
             full_sync_interval_seconds: settings.full_sync_interval_seconds,
         })
@@ -302,10 +303,11 @@ impl SyncService {
             .try_lock(tenant, source.as_str())
             .await?
             .ok_or(SyncError::InProgress(source.as_str()))?;
+        // Dropped unreleased (a panic), the lock releases itself.
         let outcome = self
             .sync_locked(tenant, source, configured, force_full)
             .await;
-        self.state.unlock(lock).await;
+        lock.release().await;
         match &outcome {
             Ok(summary) => tracing::info!(
                 mode = ?summary.mode,
@@ -349,6 +351,8 @@ impl SyncService {
         }
         .map_err(source_error)?;
 
+        // With the content log on, what deflect holds is the log's snapshot, not this
+        // instance's index (which may lag behind it).
         let held = self
             .store
             .documents_with_id_prefix(tenant, configured.reader.id_prefix())

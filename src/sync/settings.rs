@@ -31,6 +31,8 @@ pub struct SyncSettings {
     pub min_request_interval_ms: u64,
     /// Pages one run reads from one source at most; beyond, the run fails.
     pub max_pages: usize,
+    /// The largest page body read; a larger page fails the run.
+    pub max_page_bytes: usize,
     /// How long a run keeps other instances from syncing the same source.
     pub lock_seconds: u64,
     /// Lets source URLs use plain http and loopback or private addresses.

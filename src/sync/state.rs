@@ -86,11 +86,50 @@ impl SavedCursor {
     }
 }
 
-/// A held lock; [`SyncState::unlock`] gives it back.
-#[derive(Debug)]
+/// A held lock. [`SyncLock::release`] gives it back; a lock dropped without that (a
+/// run cancelled or panicking midway) is given back by a task spawned on drop, so a
+/// failed run does not keep every instance from syncing the source for the whole lease.
 pub struct SyncLock {
     key: String,
     token: String,
+    redis: AsyncRedis,
+    released: bool,
+}
+
+impl SyncLock {
+    /// Gives the lock back (a failure only logs: the lease ends it anyway).
+    pub async fn release(mut self) {
+        release_lock(&self.redis, &self.key, &self.token).await;
+        // Only now: a release cut off midway is retried on drop.
+        self.released = true;
+    }
+}
+
+impl Drop for SyncLock {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let (redis, key, token) = (self.redis.clone(), self.key.clone(), self.token.clone());
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                tracing::warn!("a sync run ended without releasing its lock; releasing it now");
+                runtime.spawn(async move { release_lock(&redis, &key, &token).await });
+            }
+            Err(_) => tracing::warn!(
+                "a sync lock was dropped outside the async runtime; it ends with its lease"
+            ),
+        }
+    }
+}
+
+/// Deletes the lock `key` when it still holds `token`.
+async fn release_lock(redis: &AsyncRedis, key: &str, token: &str) {
+    let mut invocation = RELEASE_LOCK.key(key);
+    invocation.arg(token);
+    if let Err(error) = redis.invoke::<i64>(&invocation).await {
+        tracing::warn!(error = %crate::error::error_chain(&error), "failed to release a sync lock; it ends with its lease");
+    }
 }
 
 /// The Redis side of sync.
@@ -180,16 +219,12 @@ impl SyncState {
                     .await
             })
             .await?;
-        Ok(taken.map(|_| SyncLock { key, token }))
-    }
-
-    /// Gives the lock back (a failure only logs: the lease ends it anyway).
-    pub async fn unlock(&self, lock: SyncLock) {
-        let mut invocation = RELEASE_LOCK.key(&lock.key);
-        invocation.arg(&lock.token);
-        if let Err(error) = self.redis.invoke::<i64>(&invocation).await {
-            tracing::warn!(error = %crate::error::error_chain(&error), "failed to release a sync lock; it ends with its lease");
-        }
+        Ok(taken.map(|_| SyncLock {
+            key,
+            token,
+            redis: self.redis.clone(),
+            released: false,
+        }))
     }
 }
 

@@ -40,6 +40,8 @@ pub enum Fault {
     ServerError,
     /// 200 with a body that is not the documented shape.
     MalformedPage,
+    /// 200 with a body of this many bytes, sent in pieces without a `Content-Length`.
+    StreamedPageOfBytes(usize),
 }
 
 /// One request the server received.
@@ -73,6 +75,8 @@ struct Content {
     catalog_version: u64,
     requests: Vec<SourceRequest>,
     faults: VecDeque<(String, Fault)>,
+    /// Requests (by a part of their path and query) answered only after a wait.
+    delays: VecDeque<(String, std::time::Duration)>,
 }
 
 struct Shared {
@@ -197,6 +201,12 @@ impl FakeSources {
         self.fail_next(target_part, fault);
     }
 
+    /// Makes the next request whose path and query contain `target_part` wait `delay`
+    /// before it is answered (a slow source).
+    pub fn delay_next(&self, target_part: &str, delay: std::time::Duration) {
+        self.with_content(|content| content.delays.push_back((target_part.to_owned(), delay)));
+    }
+
     pub fn requests(&self) -> Vec<SourceRequest> {
         self.with_content(|content| content.requests.clone())
     }
@@ -292,6 +302,17 @@ async fn answer(
     let authorization = header("authorization");
     let if_none_match = header("if-none-match");
     let base_url = format!("http://{}", request.connection_info().host());
+    let delay = {
+        let mut content = shared.content.lock().unwrap();
+        let position = content
+            .delays
+            .iter()
+            .position(|(target_part, _)| target.contains(target_part.as_str()));
+        position.and_then(|position| content.delays.remove(position))
+    };
+    if let Some((_, delay)) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let mut content = shared.content.lock().unwrap();
     let response = respond(
         &mut content,
@@ -354,6 +375,16 @@ fn respond(
                 return HttpResponse::Ok()
                     .content_type("application/json")
                     .body(r#"{"articles": "this is not a list", "courses": 7}"#)
+            }
+            Fault::StreamedPageOfBytes(size) => {
+                const PIECE_BYTES: usize = 4096;
+                let pieces = (0..size.div_ceil(PIECE_BYTES)).map(move |number| {
+                    let piece_size = PIECE_BYTES.min(size - number * PIECE_BYTES);
+                    Ok::<_, actix_web::Error>(web::Bytes::from(vec![b' '; piece_size]))
+                });
+                return HttpResponse::Ok()
+                    .content_type("application/json")
+                    .streaming(futures_util::stream::iter(pieces));
             }
         }
     }

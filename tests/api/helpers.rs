@@ -1,7 +1,8 @@
 //! Starts a real deflect for one test and talks to it over HTTP.
 //!
 //! Every [`TestApp`] has its own temporary index, listens on a free port and knows two
-//! fresh tenants, `acme` and `globex`, each with one key per scope. Nothing is shared
+//! fresh tenants, `acme` and `globex`, each with one key per scope, and one operator key
+//! ([`OPERATOR_KEY`]). Nothing is shared
 //! between tests except the Redis server, which the service only pings.
 
 use std::io::{Read, Write};
@@ -11,7 +12,9 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use deflect::configuration::{load_settings, ApiKeySettings, LogFormat, Settings, TenantSettings};
+use deflect::configuration::{
+    load_settings, ApiKeySettings, LogFormat, OperatorKeySettings, Settings, TenantSettings,
+};
 use deflect::startup::Application;
 use deflect::telemetry::init_telemetry;
 use reqwest::StatusCode;
@@ -26,6 +29,9 @@ pub const WIDGET_ORIGIN: &str = "https://help.acme.example";
 
 /// An origin no tenant allows.
 pub const FOREIGN_ORIGIN: &str = "https://evil.example";
+
+/// The one operator key of every test instance (`[[operator.api_keys]]`).
+pub const OPERATOR_KEY: &str = "test-operator-key-0123456789";
 
 /// Logs go nowhere unless `TEST_LOG` is set (then debug lines go to stderr).
 static TELEMETRY: LazyLock<()> = LazyLock::new(|| {
@@ -197,6 +203,10 @@ fn test_settings(directory: &Path, acme: &TenantKeys, globex: &TenantKeys) -> Se
     settings.events.spool_path = directory.join("spool").join("events.spool");
     settings.demo.load_when_empty = false;
     settings.demo.page = false;
+    settings.operator.api_keys = vec![OperatorKeySettings {
+        name: "test operator".to_owned(),
+        key: SecretString::from(OPERATOR_KEY.to_owned()),
+    }];
     settings.tenants.clear();
     settings
         .tenants
@@ -220,6 +230,25 @@ pub async fn build_error_with(configure: impl FnOnce(&mut Settings)) -> String {
     match Application::build(settings).await {
         Ok(_) => panic!("the application built with settings it should refuse"),
         Err(error) => format!("{error:#}"),
+    }
+}
+
+/// Deletes every key under `prefix` from the shared Redis (for tests that write there
+/// without a [`TestApp`]).
+pub async fn delete_redis_keys_under(prefix: &str) {
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
     }
 }
 
@@ -272,6 +301,35 @@ impl TestApp {
         *self.server.lock().unwrap() = application.server_handle();
         tokio::spawn(application.run_until_stopped());
         self.restart_directories.lock().unwrap().push(directory);
+    }
+
+    /// Sends `POST <path_and_query>` with `key` on a socket of its own, waits `wait`,
+    /// then resets the connection (as a killed client or a proxy that gave up does):
+    /// actix drops the handler of a request whose connection is reset.
+    pub async fn post_then_reset_the_connection(
+        &self,
+        path_and_query: &str,
+        key: &str,
+        wait: Duration,
+    ) {
+        use tokio::io::AsyncWriteExt;
+
+        let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .expect("failed to connect to the service");
+        let request = format!(
+            "POST {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {key}\r\nContent-Length: 0\r\n\r\n",
+            self.port
+        );
+        socket
+            .write_all(request.as_bytes())
+            .await
+            .expect("failed to send the request");
+        tokio::time::sleep(wait).await;
+        socket
+            .set_zero_linger()
+            .expect("failed to make the close a reset");
+        drop(socket);
     }
 
     /// The value of one sample of `GET /metrics`, e.g.

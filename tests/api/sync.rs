@@ -4,13 +4,16 @@
 
 use std::time::{Duration, Instant};
 
+use deflect::domain::TenantId;
+use deflect::events::keys::KeySpace;
+use deflect::sync::state::SyncState;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::fake_sources::{
     zendesk_article, FakeSources, Fault, CATALOG_TOKEN, FRESHDESK_API_KEY, ZENDESK_TOKEN,
 };
-use crate::helpers::{assert_api_error, build_error_with};
+use crate::helpers::{assert_api_error, build_error_with, delete_redis_keys_under};
 use crate::replicas::time_until_suggested;
 use crate::sync_helpers::{configure_sources, spawn_app_with_sources_and};
 
@@ -817,6 +820,36 @@ async fn the_periodic_sync_brings_content_in_without_being_asked() {
     app.eventually("the periodic zendesk sync", probe).await;
 }
 
+/// Runs the real `deflect sync <arguments> --config <settings_file>` with the bundled
+/// config directory and returns its output.
+async fn run_deflect_sync(
+    arguments: &[&str],
+    settings_file: &std::path::Path,
+) -> std::process::Output {
+    let arguments: Vec<String> = arguments
+        .iter()
+        .map(|argument| argument.to_string())
+        .collect();
+    let settings_file = settings_file.to_owned();
+    // The fake sources answer on this test's runtime, so the command waits elsewhere.
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_deflect"))
+            .arg("sync")
+            .args(&arguments)
+            .arg("--config")
+            .arg(&settings_file)
+            .env(
+                "DEFLECT_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+            )
+            .env_remove("RUST_LOG")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap()
+}
+
 /// Every credential the tests' sources use.
 const CREDENTIALS: [&str; 3] = [ZENDESK_TOKEN, FRESHDESK_API_KEY, CATALOG_TOKEN];
 
@@ -867,21 +900,7 @@ api_token = "{catalog_token}"
     .unwrap();
 
     // Act
-    // The fake sources answer on this test's runtime, so the command waits elsewhere.
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_deflect"))
-            .args(["sync", "--tenant", "acme", "--config"])
-            .arg(&settings_file)
-            .env(
-                "DEFLECT_CONFIG_DIR",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-            )
-            .env_remove("RUST_LOG")
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let output = run_deflect_sync(&["--tenant", "acme"], &settings_file).await;
 
     // Assert
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -906,18 +925,265 @@ api_token = "{catalog_token}"
         .authorization
         .clone();
     assert!(zendesk_authorization.is_some());
-    let redis = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    let mut connection = redis.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
+    delete_redis_keys_under(&prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_whose_client_disconnects_midway_still_completes_and_releases_its_lock() {
+    // Arrange: the second page of the export answers slowly.
+    let sources = help_center_with_articles().await;
+    let app = spawn_app_with_sources_and(&sources, |_| {}).await;
+    sources.delay_next("page=2", Duration::from_millis(1_500));
+
+    // Act: the client goes away while the run waits for the page.
+    app.post_then_reset_the_connection(
+        "/v1/sync?source=zendesk",
+        &app.acme.admin,
+        Duration::from_millis(300),
+    )
+    .await;
+
+    // Assert: the run went on to its end, and the next one is not refused by its lock.
+    let probe = || async { app.holds("zd-105-en-us").await.then_some(()) };
+    app.eventually("the run the client left", probe).await;
+    let next = app.sync_source("zendesk", false).await;
+    assert_eq!(next["mode"], "incremental", "{next}");
+}
+
+#[tokio::test]
+async fn a_sync_lock_dropped_without_being_released_releases_itself() {
+    // Arrange: a run holds the lock.
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let state = SyncState::new(
+        &secrecy::SecretString::from("redis://127.0.0.1:6379".to_owned()),
+        KeySpace::new(&prefix).unwrap(),
+        Duration::from_secs(2),
+        Duration::from_secs(600),
+    );
+    let acme = TenantId::parse("acme").unwrap();
+    let held = state.try_lock(&acme, "zendesk").await.unwrap();
+    assert!(held.is_some());
+    let while_held = state.try_lock(&acme, "zendesk").await.unwrap();
+
+    // Act: the run is cancelled or panics, dropping its lock unreleased.
+    drop(held);
+
+    // Assert: the lock is free again long before its 10-minute lease ends.
+    let started = Instant::now();
+    let retaken = loop {
+        if let Some(lock) = state.try_lock(&acme, "zendesk").await.unwrap() {
+            break lock;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the dropped lock was not released"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(while_held.is_none());
+    retaken.release().await;
+    delete_redis_keys_under(&prefix).await;
+}
+
+/// The key of acme's snapshot hash in the content log of `app`.
+fn snapshot_key_of_acme(app: &crate::helpers::TestApp) -> String {
+    format!("{}{{content}}:docs:acme", app.settings.events.key_prefix)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sync_removes_an_article_the_log_holds_even_when_this_instance_never_applied_it() {
+    // Arrange: the content log holds an article of the source that this instance's index
+    // does not have (as on an instance whose follower is behind), and the source no
+    // longer lists it.
+    let sources = help_center_with_articles().await;
+    let app = spawn_app_with_sources_and(&sources, |_| {}).await;
+    app.sync_source("zendesk", false).await;
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let snapshot = snapshot_key_of_acme(&app);
+    let logged: String = redis::cmd("HGET")
+        .arg(&snapshot)
+        .arg("zd-105-en-us")
         .query_async(&mut connection)
         .await
         .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-    }
+    let mut not_applied_here: Value = serde_json::from_str(&logged).unwrap();
+    not_applied_here["id"] = json!("zd-999-en-us");
+    let _: () = redis::cmd("HSET")
+        .arg(&snapshot)
+        .arg("zd-999-en-us")
+        .arg(not_applied_here.to_string())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(!app.holds("zd-999-en-us").await);
+
+    // Act
+    let summary = app.sync_source("zendesk", true).await;
+
+    // Assert: deleted from the log too, so no instance (a new one least of all) serves it.
+    assert_eq!(summary["deleted"], 1, "{summary}");
+    assert_eq!(summary["unchanged"], 5, "{summary}");
+    let still_logged: bool = redis::cmd("HEXISTS")
+        .arg(&snapshot)
+        .arg("zd-999-en-us")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(!still_logged, "the log still holds the deleted article");
+    let shared_prefix = app.settings.events.key_prefix.clone();
+    let started_later = spawn_app_with_sources_and(&sources, move |settings| {
+        settings.events.key_prefix = shared_prefix;
+    })
+    .await;
+    assert!(started_later.holds("zd-105-en-us").await);
+    assert!(!started_later.holds("zd-999-en-us").await);
+}
+
+/// Runs `deflect sync` for acme's Zendesk source with the content log off, into the
+/// index at `index_path`, under the Redis key prefix `prefix` (for its cursor).
+async fn sync_offline_without_the_content_log(
+    sources: &FakeSources,
+    prefix: &str,
+    index_path: &std::path::Path,
+) {
+    let directory = tempfile::tempdir().unwrap();
+    let settings_file = directory.path().join("sync.toml");
+    std::fs::write(
+        &settings_file,
+        format!(
+            r#"
+[index]
+path = "{index}"
+[events]
+key_prefix = "{prefix}"
+spool_path = "{spool}"
+[content_log]
+enabled = false
+[demo]
+load_when_empty = false
+[sync]
+allow_private_addresses = true
+[tenants.acme.sources.zendesk]
+base_url = "{base}"
+email = "{email}"
+api_token = "{token}"
+locales = ["en-us"]
+"#,
+            index = index_path.display(),
+            spool = directory.path().join("events.spool").display(),
+            base = sources.base_url,
+            email = crate::fake_sources::ZENDESK_EMAIL,
+            token = ZENDESK_TOKEN,
+        ),
+    )
+    .unwrap();
+    let output =
+        run_deflect_sync(&["--tenant", "acme", "--source", "zendesk"], &settings_file).await;
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sync_on_an_index_loaded_before_the_content_log_puts_the_articles_into_the_log_for_other_instances(
+) {
+    // Arrange: articles synced into an index while the log was off; then that index is
+    // served with the log on, beside a second instance with an empty index.
+    let sources = help_center_with_articles().await;
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let directory = tempfile::tempdir().unwrap();
+    let index_path = directory.path().join("index");
+    sync_offline_without_the_content_log(&sources, &prefix, &index_path).await;
+    let (first_prefix, second_prefix) = (prefix.clone(), prefix.clone());
+    let loaded_before = spawn_app_with_sources_and(&sources, move |settings| {
+        settings.events.key_prefix = first_prefix;
+        settings.index.path = index_path;
+    })
+    .await;
+    let other = spawn_app_with_sources_and(&sources, move |settings| {
+        settings.events.key_prefix = second_prefix;
+    })
+    .await;
+    assert!(loaded_before.holds("zd-105-en-us").await);
+
+    // Act
+    let summary = loaded_before.sync_source("zendesk", true).await;
+
+    // Assert: planned against the log (which has none of them), not the local index.
+    assert_eq!(summary["upserted"], 5, "{summary}");
+    let arrived = time_until_suggested(
+        &other,
+        "how do I export my data as csv",
+        "zd-105-en-us",
+        true,
+    )
+    .await;
+    assert!(arrived < Duration::from_secs(2), "{arrived:?}");
+}
+
+/// Starts deflect on `sources` with `sync.max_page_bytes` at 16 KiB, runs acme's Zendesk
+/// sync, asserts that it failed with `502 sync_source_failed`, and returns the app and
+/// the error's message.
+async fn zendesk_sync_with_a_16_kib_page_limit(
+    sources: &FakeSources,
+) -> (crate::helpers::TestApp, String) {
+    let app = spawn_app_with_sources_and(sources, |settings| {
+        settings.sync.max_page_bytes = 16 * 1024;
+    })
+    .await;
+    let response = app.post_sync(&[("source", "zendesk")]).await;
+    let error = assert_api_error(response, StatusCode::BAD_GATEWAY, "sync_source_failed").await;
+    (app, error.message)
+}
+
+#[tokio::test]
+async fn a_source_page_larger_than_the_page_limit_fails_the_sync_naming_the_limit() {
+    // Arrange: a valid page of about 60 KB, with a 16 KiB limit.
+    let sources = FakeSources::start(2).await;
+    let long_body = format!("<p>{}</p>", "Export every project as CSV. ".repeat(2_000));
+    sources.put_zendesk_article(zendesk_article(
+        101,
+        "en-us",
+        "Export your data",
+        &long_body,
+        T0,
+    ));
+    sources.put_zendesk_article(zendesk_article(
+        102,
+        "en-us",
+        "Download invoices",
+        "<p>Every invoice is under Billing.</p>",
+        T0 + 1,
+    ));
+
+    // Act
+    let (app, message) = zendesk_sync_with_a_16_kib_page_limit(&sources).await;
+
+    // Assert
+    assert!(
+        message.contains("16384 bytes (sync.max_page_bytes)"),
+        "{message}"
+    );
+    assert!(!app.holds("zd-102-en-us").await);
+}
+
+#[tokio::test]
+async fn a_streamed_source_page_without_a_length_is_cut_off_at_the_page_limit() {
+    // Arrange: the first export page streams 256 KiB without a Content-Length.
+    let sources = help_center_with_articles().await;
+    sources.fail_next(
+        "/incremental/articles",
+        Fault::StreamedPageOfBytes(256 * 1024),
+    );
+
+    // Act
+    let (app, message) = zendesk_sync_with_a_16_kib_page_limit(&sources).await;
+
+    // Assert
+    assert!(message.contains("sync.max_page_bytes"), "{message}");
+    assert!(!app.holds("zd-101-en-us").await);
 }
