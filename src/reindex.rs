@@ -26,6 +26,7 @@ use serde::Serialize;
 use tantivy::TantivyDocument;
 
 use crate::content::{apply_to_generation, upsert_operations, ContentStore, StoreError};
+use crate::content_log::life::PositionVerdict;
 use crate::content_log::{ContentLog, ContentLogError};
 use crate::demo::demo_documents;
 use crate::domain::{ContentDocument, TenantId};
@@ -68,9 +69,13 @@ pub enum RebuildError {
     #[error("a blocking task failed")]
     Join(#[from] tokio::task::JoinError),
     #[error(
-        "the content log was trimmed past the rebuild's position {attempts} times in a row: more changes arrived during each rebuild than content_log.stream_max_len keeps"
+        "the content log was trimmed past the rebuild's position (or lost or seeded) during each of {attempts} attempts: more changes arrived during each rebuild than content_log.stream_max_len keeps, or the log is being recovered"
     )]
     OutrunByTrimming { attempts: u32 },
+    #[error(
+        "the content log is empty but the index has {documents} documents; a rebuild from the log would drop them: start `deflect serve` with the log on (it puts them into the log) and rebuild then"
+    )]
+    LogEmpty { documents: u64 },
 }
 
 impl From<WriteError> for RebuildError {
@@ -258,6 +263,14 @@ impl Reindexer {
                     );
                     discard_generation(&self.layout, built).await;
                 }
+                Ok(CatchUp::LifeChanged) => {
+                    drop(paused);
+                    tracing::warn!(
+                        attempt = attempts.made,
+                        "the content log was lost or seeded before the rebuild caught up; starting over"
+                    );
+                    discard_generation(&self.layout, built).await;
+                }
                 Err(error) => {
                     drop(paused);
                     discard_generation(&self.layout, built).await;
@@ -407,6 +420,9 @@ enum Attempt<T> {
     /// The content log was trimmed past the position the attempt started from: what
     /// was written meanwhile can no longer be read, so the build was discarded.
     TrimmedPast(LogPosition),
+    /// The content log was lost, emptied or seeded while the snapshot was read: the
+    /// read may mix two lives of the log, so the build was discarded.
+    LifeChanged,
 }
 
 /// Creates the next generation and fills it from `sources` (or, without a log, from
@@ -430,6 +446,11 @@ async fn build_generation(
             );
             discard_generation(layout, built).await;
             Ok(Attempt::TrimmedPast(position))
+        }
+        Ok(Attempt::LifeChanged) => {
+            tracing::warn!("the content log was lost or seeded while the rebuild read the snapshot; starting over");
+            discard_generation(layout, built).await;
+            Ok(Attempt::LifeChanged)
         }
         Err(error) => {
             discard_generation(layout, built).await;
@@ -460,6 +481,9 @@ pub enum CatchUp {
     /// Changes after this position were trimmed from the stream before they were read:
     /// the generation misses them and must be rebuilt.
     TrimmedPast(LogPosition),
+    /// The log was lost, emptied or seeded during the catch-up: the generation holds
+    /// content of another life of the log and must be rebuilt.
+    LifeChanged,
 }
 
 /// Applies to `generation` every change the content log holds after `from`, in order,
@@ -479,8 +503,12 @@ pub async fn catch_up_generation(
         let Some(last_position) = read.last_position else {
             return Ok(CatchUp::Reached(reached));
         };
-        if log.has_trimmed_after(reached).await? {
-            return Ok(CatchUp::TrimmedPast(reached));
+        match log.life().await?.judge(Some(reached)) {
+            PositionVerdict::Usable => {}
+            PositionVerdict::Trimmed => return Ok(CatchUp::TrimmedPast(reached)),
+            // Lost, seeded or emptied meanwhile: what the read returned does not
+            // continue the snapshot the generation was filled from.
+            _ => return Ok(CatchUp::LifeChanged),
         }
         for entry in read.entries {
             let entry_position = Some(entry.position);
@@ -504,6 +532,13 @@ async fn fill_generation(
             // The position first: whatever is written while the snapshot is read is in
             // the stream after it, and applied again (idempotently) afterwards, as long
             // as the stream still holds it.
+            let life_before = log.life().await?;
+            if life_before.seeding {
+                return Err(ContentLogError::SeedInProgress.into());
+            }
+            if life_before.born.is_none() {
+                refuse_to_empty(previous).await?;
+            }
             let position = log.head().await?;
             for tenant in log.tenants().await? {
                 let mut cursor = 0;
@@ -519,8 +554,16 @@ async fn fill_generation(
                     }
                 }
             }
-            if log.has_trimmed_after(position).await? {
+            let life_after = log.life().await?;
+            if life_after.has_trimmed_after(position) {
                 return Ok(Attempt::TrimmedPast(position));
+            }
+            let same_life = life_after.born == life_before.born
+                && life_after.seeded == life_before.seeded
+                && !life_after.seeding;
+            if !same_life {
+                // Lost or seeded during the read: the snapshot read may mix two lives.
+                return Ok(Attempt::LifeChanged);
             }
             Some(position)
         }
@@ -555,6 +598,27 @@ async fn fill_generation(
     let writer = built.writer.as_ref().ok_or(WriteError::Stopped)?;
     writer.apply_at(Vec::new(), position).await?;
     Ok(Attempt::Completed(position))
+}
+
+/// Refuses a rebuild from an empty content log when the `previous` generation has
+/// documents: the log was lost or never filled, and the rebuild would replace the only
+/// copy of that content with nothing (the follower seeds the log from it instead).
+async fn refuse_to_empty(previous: Option<&Generation>) -> Result<(), RebuildError> {
+    let Some(previous) = previous else {
+        return Ok(());
+    };
+    let path = previous.path.clone();
+    let documents = spawn_blocking_in_span(move || {
+        tantivy::Index::open_in_dir(&path)
+            .and_then(|index| index.reader())
+            .map(|reader| reader.searcher().num_docs())
+            .unwrap_or(0)
+    })
+    .await?;
+    if documents > 0 {
+        return Err(RebuildError::LogEmpty { documents });
+    }
+    Ok(())
 }
 
 /// Analyses `documents` off the async threads and queues them on `built`'s writer.

@@ -140,9 +140,14 @@ impl ContentFollower {
         let position = self.usable_position().await?;
         self.reached(position);
         let read = self.log.read_after(position, wait).await?;
-        if read.entries_read > 0 && !self.log.life_marks().await?.life_began_by(position) {
-            // The log was lost and written again while this read waited: what it
-            // returned belongs to a new life, and applying it would hide the loss.
+        if read.entries_read > 0
+            && self.log.life().await?.judge(Some(position)) != PositionVerdict::Usable
+        {
+            // What the read returned does not continue what the index has: the stream
+            // was trimmed past the position (a burst the cheap check cannot see), the
+            // log was lost and written again while the read waited, or another
+            // instance seeded it (its documents are only in the snapshot). Applying it
+            // would hide that; the full check decides what to do instead.
             self.full_check_due = true;
             return Ok(true);
         }
@@ -219,10 +224,12 @@ impl ContentFollower {
         self.seed(life).await
     }
 
-    /// A lost log: seeded from this index unless another instance did that already (then
-    /// this one rebuilds from the seeded snapshot) or this index has nothing to give.
+    /// A lost log: seeded from this index unless another instance did that already, after
+    /// this index's position (then this one rebuilds from the seeded snapshot), or this
+    /// index has nothing to give. A seed older than the position belongs to an earlier
+    /// loss: the log came back from an older copy, and this index holds newer content.
     async fn recover_lost_log(&mut self, life: &LogLife) -> Result<LogPosition, FollowError> {
-        if life.is_seeded() || self.store.index().num_documents() == 0 {
+        if life.was_seeded_after(self.position) || self.store.index().num_documents() == 0 {
             tracing::info!("rebuilding this index from the content log's snapshot after the loss");
             return self.rebuild().await;
         }
@@ -241,7 +248,7 @@ impl ContentFollower {
                 documents,
                 position.unwrap_or(LogPosition::START),
                 |life_now| {
-                    !life_now.is_seeded()
+                    !life_now.was_seeded_after(position)
                         && matches!(
                             life_now.judge(position),
                             PositionVerdict::Empty | PositionVerdict::Lost(_)

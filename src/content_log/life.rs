@@ -107,6 +107,13 @@ impl LogLife {
         self.seeded.is_some()
     }
 
+    /// Returns whether the log was seeded after `position` (`None`: the index has none),
+    /// so the seed holds content newer than the index's.
+    pub fn was_seeded_after(&self, position: Option<LogPosition>) -> bool {
+        self.seeded
+            .is_some_and(|seeded| position.is_none_or(|position| seeded > position))
+    }
+
     /// Returns whether entries after `position` were trimmed away.
     pub fn has_trimmed_after(&self, position: LogPosition) -> bool {
         self.stream
@@ -133,8 +140,16 @@ impl LogLife {
         if self.has_trimmed_after(position) {
             return PositionVerdict::Trimmed;
         }
-        // START is before every entry: following from it reads the whole life.
-        if position != LogPosition::START && position < born {
+        if position == LogPosition::START {
+            // START is before every entry: following from it reads the whole life,
+            // unless the life began with a seed, whose documents are only in the
+            // snapshot (the stream has just its marker).
+            return match self.seeded {
+                Some(_) => PositionVerdict::NoPosition,
+                None => PositionVerdict::Usable,
+            };
+        }
+        if position < born {
             return PositionVerdict::Lost(LossReason::RebornAfter);
         }
         PositionVerdict::Usable
@@ -150,21 +165,15 @@ pub struct LifeMarks {
 }
 
 impl LifeMarks {
-    /// Returns whether `position` is certainly usable without the full check. `last` is
-    /// only what deflect's scripts appended, so an entry written otherwise makes this
-    /// answer no (and the full check decide), never a wrong yes.
+    /// Returns whether `position` is within the log's life, so the follower may read
+    /// after it without the full check first. The marks cannot see trimming or a seed,
+    /// so whatever such a read returns is judged in full before it is applied
+    /// ([`super::follower`]).
     pub fn vouch_for(&self, position: LogPosition) -> bool {
         let (Some(born), Some(last)) = (self.born, self.last) else {
             return false;
         };
         (position == LogPosition::START || born <= position) && position <= last
-    }
-
-    /// Returns whether the log's life began by `position`, so entries read after it
-    /// continue what the index has (the check after a read, which may have waited while
-    /// the log was lost and written again).
-    pub fn life_began_by(&self, position: LogPosition) -> bool {
-        position == LogPosition::START || self.born.is_some_and(|born| born <= position)
     }
 }
 
@@ -263,6 +272,21 @@ mod tests {
     }
 
     #[test]
+    fn the_start_of_a_seeded_life_is_no_position_since_the_seeded_documents_are_only_in_the_snapshot(
+    ) {
+        let life = LogLife {
+            seeded: Some(at(100)),
+            ..life_from_100_to_200()
+        };
+
+        assert_eq!(
+            life.judge(Some(LogPosition::START)),
+            PositionVerdict::NoPosition
+        );
+        assert_eq!(life.judge(Some(at(150))), PositionVerdict::Usable);
+    }
+
+    #[test]
     fn a_position_beyond_the_end_of_the_stream_means_an_older_copy_came_back() {
         let life = life_from_100_to_200();
 
@@ -329,18 +353,5 @@ mod tests {
         assert!(!marks.vouch_for(at(50)));
         assert!(!marks.vouch_for(at(250)));
         assert!(!LifeMarks::default().vouch_for(LogPosition::START));
-    }
-
-    #[test]
-    fn entries_read_after_a_position_older_than_the_life_belong_to_another_life() {
-        let reborn = LifeMarks {
-            born: Some(at(300)),
-            last: Some(at(300)),
-        };
-
-        assert!(!reborn.life_began_by(at(200)));
-        assert!(reborn.life_began_by(at(300)));
-        assert!(reborn.life_began_by(LogPosition::START));
-        assert!(!LifeMarks::default().life_began_by(at(200)));
     }
 }

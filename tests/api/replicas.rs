@@ -497,6 +497,42 @@ async fn turning_the_log_on_for_an_index_with_documents_puts_them_in_the_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_instance_already_following_the_log_gets_the_documents_another_instance_seeds_it_with(
+) {
+    // Arrange: an empty instance follows an empty log; an index loaded while the log was
+    // off waits to be served with it.
+    let directory = tempfile::tempdir().unwrap();
+    let early = spawn_app().await;
+    let mut settings_before = early.settings.clone();
+    settings_before.index.path = directory.path().join("index");
+    index_left_behind(
+        &settings_before,
+        br#"{"id": "export-invoices", "title": "Export invoices as PDF", "body": "Open billing and export."}"#,
+        None,
+    )
+    .await;
+    let index_path = settings_before.index.path.clone();
+    let prefix = settings_before.events.key_prefix.clone();
+
+    // Act: the loaded index starts with the log on, which seeds the log with it.
+    let _seeder = spawn_app_with(move |settings| {
+        settings.events.key_prefix = prefix;
+        settings.index.path = index_path;
+    })
+    .await;
+
+    // Assert: the seed's documents are only in the snapshot; the early instance, which
+    // read past the seed's marker, must rebuild from it rather than serve nothing.
+    wait_until_suggested(
+        &early,
+        "export invoices as pdf",
+        "export-invoices",
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_larger_than_an_entry_is_appended_as_bounded_entries_that_all_arrive() {
     // Arrange
     let first = spawn_app_with(|settings| settings.content_log.max_changes_per_entry = 2).await;
