@@ -548,6 +548,35 @@ fn processes_following_the_content_log_killed_at_random_points_keep_what_their_l
 }
 
 #[test]
+fn deflect_reindex_refuses_to_replace_an_index_with_documents_by_an_empty_content_log() {
+    // Arrange: documents indexed while the content log was off; the log is empty (never
+    // used, or lost).
+    let workspace = Workspace::with_content_log();
+    let _cleanup = LogWriter::new(workspace.content_log_prefix.as_deref().unwrap());
+    let catalog = workspace.catalog_file("catalog.ndjson", 0, 20);
+    let indexed = workspace
+        .deflect(&["index", "--tenant", "acme", catalog.to_str().unwrap()])
+        .env("DEFLECT_CONTENT_LOG__ENABLED", "false")
+        .status()
+        .unwrap();
+    assert!(indexed.success());
+
+    // Act
+    let output = workspace
+        .deflect(&["reindex"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+
+    // Assert
+    assert!(!output.status.success(), "the rebuild was refused");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("content log is empty"), "{stderr}");
+    let (documents, _) = workspace.open_like_a_restart();
+    assert_eq!(documents, 20, "the index keeps its documents");
+}
+
+#[test]
 fn deflect_reindex_rebuilds_an_index_of_another_schema_version_that_serve_refuses() {
     // Arrange: an index whose schema marker names another version.
     let workspace = Workspace::new();
