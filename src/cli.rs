@@ -229,7 +229,7 @@ fn index_file(extra_file: Option<&Path>, tenant: &str, file: &Path) -> anyhow::R
             .map(crate::content::ContentChange::Upsert)
             .collect();
         runtime
-            .block_on(log.append(&tenant, &changes))
+            .block_on(log.append(&tenant, changes))
             .context("failed to append the documents to the content log (is redis up?)")?;
         Ok(())
     };

@@ -208,7 +208,7 @@ impl ContentStore {
             let _write = self.write_gate.read().await;
             return apply_to_generation(&self.serving.current(), tenant, changes, None).await;
         };
-        let position = logged.log.append(tenant, &changes).await?;
+        let position = logged.log.append(tenant, changes).await?;
         // Applying only through the follower keeps one order on every instance, and
         // applies each change once (a second application would leave a deleted copy
         // that counts in the word statistics until segments merge).

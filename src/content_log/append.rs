@@ -11,6 +11,7 @@
 //! entries, the entries appended stand and the rest is not written (the error says which),
 //! and running the write again is idempotent.
 
+use crate::telemetry::spawn_blocking_in_span;
 use std::ops::Range;
 
 use super::{ContentLog, ContentLogError, LoggedChange};
@@ -143,9 +144,10 @@ impl ContentLog {
     pub async fn append(
         &self,
         tenant: &TenantId,
-        changes: &[ContentChange],
+        changes: Vec<ContentChange>,
     ) -> Result<LogPosition, ContentLogError> {
-        let encoded = encode_changes(changes);
+        // Serializing a bulk upload or a sync run is blocking work.
+        let encoded = spawn_blocking_in_span(move || encode_changes(&changes)).await?;
         let entries = split_into_entries(self, &encoded);
         let mut last_position = None;
         for (appended_entries, entry_changes) in entries.iter().enumerate() {

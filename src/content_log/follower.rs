@@ -160,7 +160,7 @@ impl ContentFollower {
             // Past skipped entries too; the index records it with its next commit.
             self.reached(last_position);
         }
-        let read_a_full_batch = read.entries_read >= self.log.settings().follow_batch_entries;
+        let read_a_full_batch = read.entries_read >= self.log.entries_per_read();
         if read_a_full_batch {
             // Behind: trimming could reach this position before the next read.
             self.full_check_due = true;

@@ -36,6 +36,10 @@ use crate::domain::{ContentDocument, ContentId, TenantId};
 use crate::events::keys::{ContentLogKeys, KeySpace};
 use crate::redis_connection::{AsyncRedis, RedisCallError};
 use crate::search::LogPosition;
+use crate::telemetry::spawn_blocking_in_span;
+
+/// The most bytes of entries one read of the stream asks for.
+const READ_BYTE_BUDGET: usize = 32 * 1024 * 1024;
 
 /// Documents read from the snapshot per call.
 const SNAPSHOT_PAGE_DOCUMENTS: usize = 500;
@@ -68,6 +72,8 @@ pub enum ContentLogError {
     SeedInProgress,
     #[error("the seed lock expired or was taken before the seed finished")]
     SeedLockLost,
+    #[error("a blocking task decoding the content log failed")]
+    Decoding(#[from] tokio::task::JoinError),
 }
 
 /// Counters of the content log for `/metrics`.
@@ -211,9 +217,7 @@ impl ContentLog {
         wait: bool,
     ) -> Result<LogRead, ContentLogError> {
         let mut command = redis::cmd("XREAD");
-        command
-            .arg("COUNT")
-            .arg(self.settings.follow_batch_entries.max(1));
+        command.arg("COUNT").arg(self.entries_per_read());
         if wait {
             command
                 .arg("BLOCK")
@@ -231,26 +235,16 @@ impl ContentLog {
         let reply: Option<redis::streams::StreamReadReply> = connection
             .run(|mut connection| async move { command.query_async(&mut connection).await })
             .await?;
-        let mut read = LogRead::default();
-        for stream in reply.map(|reply| reply.keys).unwrap_or_default() {
-            for entry in stream.ids {
-                read.entries_read += 1;
-                match parse_entry(&entry) {
-                    Ok(Some(parsed)) => {
-                        read.last_position = Some(parsed.position);
-                        read.entries.push(parsed);
-                    }
-                    Ok(None) => {
-                        read.last_position = LogPosition::parse(&entry.id).or(read.last_position);
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, "skipping an unreadable content log entry");
-                        read.last_position = LogPosition::parse(&entry.id).or(read.last_position);
-                    }
-                }
-            }
-        }
-        Ok(read)
+        // Decoding up to a read's byte budget of JSON is blocking work.
+        Ok(spawn_blocking_in_span(move || decode_read(reply)).await?)
+    }
+
+    /// Returns how many entries one read asks for: `follow_batch_entries`, fewer when
+    /// that many entries of `max_entry_bytes` would exceed [`READ_BYTE_BUDGET`] (a reply
+    /// that cannot arrive within the read's timeout would stall the follower for good).
+    pub fn entries_per_read(&self) -> usize {
+        let fitting = READ_BYTE_BUDGET / self.settings.max_entry_bytes.max(1);
+        self.settings.follow_batch_entries.min(fitting).max(1)
     }
 
     /// Returns the tenants that have content in the snapshot.
@@ -283,17 +277,7 @@ impl ContentLog {
                 async move { command.query_async(&mut connection).await }
             })
             .await?;
-        let mut documents = Vec::with_capacity(fields.len() / 2);
-        for pair in fields.chunks(2) {
-            let [id, json] = pair else { continue };
-            let document = serde_json::from_str::<ContentDocument>(json).map_err(|error| {
-                ContentLogError::Unreadable {
-                    position: format!("snapshot of {tenant}, id {id}"),
-                    reason: error.to_string(),
-                }
-            })?;
-            documents.push(document);
-        }
+        let documents = parse_snapshot_page(tenant, fields, |_| true).await?;
         Ok(SnapshotPage {
             documents,
             next_cursor: (next_cursor != 0).then_some(next_cursor),
@@ -302,6 +286,61 @@ impl ContentLog {
 }
 
 /// Parses a stream entry; `None` for a seed marker, which changes nothing.
+/// Decodes the entries of one read; an entry this build cannot read is logged and
+/// skipped (a follower stuck on it would stop every instance).
+fn decode_read(reply: Option<redis::streams::StreamReadReply>) -> LogRead {
+    let mut read = LogRead::default();
+    for stream in reply.map(|reply| reply.keys).unwrap_or_default() {
+        for entry in stream.ids {
+            read.entries_read += 1;
+            match parse_entry(&entry) {
+                Ok(Some(parsed)) => {
+                    read.last_position = Some(parsed.position);
+                    read.entries.push(parsed);
+                }
+                Ok(None) => {
+                    read.last_position = LogPosition::parse(&entry.id).or(read.last_position);
+                }
+                Err(error) => {
+                    tracing::error!(%error, "skipping an unreadable content log entry");
+                    read.last_position = LogPosition::parse(&entry.id).or(read.last_position);
+                }
+            }
+        }
+    }
+    read
+}
+
+/// Parses one page of a tenant's snapshot hash (id, JSON, id, JSON ...) on a blocking
+/// thread, keeping the documents whose id `keep` accepts. A document this build cannot
+/// read is logged and skipped, as an unreadable stream entry is: failing the page would
+/// stop every rebuild and every sync of the tenant.
+pub(crate) async fn parse_snapshot_page(
+    tenant: &TenantId,
+    fields: Vec<String>,
+    keep: impl Fn(&str) -> bool + Send + 'static,
+) -> Result<Vec<ContentDocument>, ContentLogError> {
+    let tenant = tenant.clone();
+    let documents = spawn_blocking_in_span(move || {
+        let mut documents = Vec::with_capacity(fields.len() / 2);
+        for pair in fields.chunks(2) {
+            let [id, json] = pair else { continue };
+            if !keep(id) {
+                continue;
+            }
+            match serde_json::from_str::<ContentDocument>(json) {
+                Ok(document) => documents.push(document),
+                Err(error) => {
+                    tracing::error!(%tenant, id, %error, "skipping an unreadable document of the content log's snapshot");
+                }
+            }
+        }
+        documents
+    })
+    .await?;
+    Ok(documents)
+}
+
 fn parse_entry(entry: &redis::streams::StreamId) -> Result<Option<LogEntry>, ContentLogError> {
     let unreadable = |reason: &str| ContentLogError::Unreadable {
         position: entry.id.clone(),

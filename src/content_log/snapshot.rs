@@ -7,7 +7,7 @@
 //! (an index loaded before the log was turned on). Planning against the snapshot keeps a
 //! sync from skipping a deletion or an upsert the log still needs.
 
-use super::{ContentLog, ContentLogError, SNAPSHOT_PAGE_DOCUMENTS};
+use super::{parse_snapshot_page, ContentLog, ContentLogError, SNAPSHOT_PAGE_DOCUMENTS};
 use crate::domain::{ContentDocument, TenantId};
 
 impl ContentLog {
@@ -38,33 +38,19 @@ impl ContentLog {
                     async move { command.query_async(&mut connection).await }
                 })
                 .await?;
-            for pair in fields.chunks(2) {
-                let [id, json] = pair else { continue };
-                // MATCH already filters; the check keeps a pattern mistake from ever
-                // handing a sync documents of another source to delete.
-                if !id.starts_with(id_prefix) {
-                    continue;
-                }
-                documents.push(parse_snapshot_document(tenant, id, json)?);
-            }
+            // MATCH already filters; the check keeps a pattern mistake from ever handing
+            // a sync documents of another source to delete.
+            let id_prefix_owned = id_prefix.to_owned();
+            let page =
+                parse_snapshot_page(tenant, fields, move |id| id.starts_with(&id_prefix_owned))
+                    .await?;
+            documents.extend(page);
             if next_cursor == 0 {
                 return Ok(documents);
             }
             cursor = next_cursor;
         }
     }
-}
-
-/// Parses one field of the snapshot hash.
-fn parse_snapshot_document(
-    tenant: &TenantId,
-    id: &str,
-    json: &str,
-) -> Result<ContentDocument, ContentLogError> {
-    serde_json::from_str::<ContentDocument>(json).map_err(|error| ContentLogError::Unreadable {
-        position: format!("snapshot of {tenant}, id {id}"),
-        reason: error.to_string(),
-    })
 }
 
 /// Returns the Redis glob pattern that matches exactly the strings starting with

@@ -336,7 +336,7 @@ impl LogWriter {
         let changes: Vec<_> = documents.into_iter().map(ContentChange::Upsert).collect();
         let position = self
             .runtime
-            .block_on(self.log.append(&self.tenant, &changes))
+            .block_on(self.log.append(&self.tenant, changes))
             .expect("the content log takes the append (is redis up on 127.0.0.1:6379?)");
         self.record
             .lock()

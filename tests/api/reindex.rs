@@ -267,7 +267,7 @@ async fn append_article(log: &ContentLog, id: &str) -> LogPosition {
         .unwrap()
         .unwrap();
     let acme = TenantId::parse("acme").unwrap();
-    log.append(&acme, &[ContentChange::Upsert(document)])
+    log.append(&acme, vec![ContentChange::Upsert(document)])
         .await
         .unwrap()
 }

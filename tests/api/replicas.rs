@@ -318,6 +318,37 @@ async fn an_unreadable_entry_in_the_log_is_skipped_and_later_changes_still_arriv
     time_until_suggested(&second, "export invoices as pdf", "export-invoices", true).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_document_in_the_snapshot_is_skipped_and_a_new_instance_gets_the_rest() {
+    // Arrange: beside a document written through deflect, one no deflect could read.
+    let first = spawn_app().await;
+    assert_eq!(put_export_invoices(&first).await.status(), StatusCode::OK);
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let snapshot = format!("{}{{content}}:docs:acme", first.settings.events.key_prefix);
+    let _: u64 = redis::cmd("HSET")
+        .arg(&snapshot)
+        .arg("from-the-future")
+        .arg(r#"{"id": "from-the-future", "kind": "hologram"}"#)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    // Act: a new instance rebuilds from the snapshot.
+    let newcomer = spawn_replica_of(&first).await;
+
+    // Assert
+    wait_until_suggested(
+        &newcomer,
+        "export invoices as pdf",
+        "export-invoices",
+        Duration::from_secs(10),
+    )
+    .await;
+    let readiness = reqwest::get(newcomer.url("/readyz")).await.unwrap();
+    assert_eq!(readiness.status(), StatusCode::OK);
+}
+
 /// Polls `app` until `acme`'s document `id` is suggested for `draft`, for up to `limit`
 /// (recoveries take longer than a change's propagation).
 async fn wait_until_suggested(app: &TestApp, draft: &str, id: &str, limit: Duration) {
