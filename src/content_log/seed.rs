@@ -34,6 +34,23 @@ use crate::search::LogPosition;
 /// How long the seed lock lives without a page written; every page extends it.
 const SEED_LOCK_TIME_TO_LIVE: Duration = Duration::from_secs(30);
 
+/// Extends the seed lock when it is still held with the token (ARGV[1]), by ARGV[2] ms.
+const RENEW_SEED_LOCK_SCRIPT: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"#;
+
+/// Stops extending the seed lock when dropped.
+pub struct SeedLockRenewal(tokio::task::JoinHandle<()>);
+
+impl Drop for SeedLockRenewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What a seed attempt did.
 #[derive(Debug)]
 pub enum SeedOutcome {
@@ -62,9 +79,11 @@ impl ContentLog {
         if !self.take_seed_lock(&token).await? {
             return Ok(SeedOutcome::NotNeeded);
         }
+        let renewal = self.keep_seed_lock_alive(&token, SEED_LOCK_TIME_TO_LIVE);
         let seeded = self
             .seed_under_lock(&token, documents, after, still_needed)
             .await;
+        drop(renewal);
         if !matches!(seeded, Ok(SeedOutcome::Seeded { .. })) {
             // Best effort: an unreleased lock expires by itself.
             let _ = self.release_seed_lock(&token).await;
@@ -132,6 +151,35 @@ impl ContentLog {
             entries.extend(read.entries);
             reached = last_position;
         }
+    }
+
+    /// Extends the seed lock held with `token` every third of its time to live until
+    /// the returned guard is dropped, so that a seed whose preparation (reading the
+    /// entries since the loss, encoding a large tenant) outlasts one time to live does
+    /// not lose its lock, fail and start over for ever. A lock taken by another token is
+    /// left alone (the seed's scripts then fail with [`ContentLogError::SeedLockLost`]).
+    /// (Public, with the time to live as a parameter, for a test that cannot wait 30 s.)
+    pub fn keep_seed_lock_alive(&self, token: &str, time_to_live: Duration) -> SeedLockRenewal {
+        let log = self.clone();
+        let token = token.to_owned();
+        SeedLockRenewal(tokio::spawn(async move {
+            let renew = redis::Script::new(RENEW_SEED_LOCK_SCRIPT);
+            loop {
+                tokio::time::sleep(time_to_live / 3).await;
+                let mut invocation = renew.prepare_invoke();
+                invocation
+                    .key(log.keys.seed_lock())
+                    .arg(&token)
+                    .arg(time_to_live.as_millis() as u64);
+                match log.redis.invoke::<i64>(&invocation).await {
+                    Ok(1) => {}
+                    Ok(_) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, "failed to extend the seed lock; retrying");
+                    }
+                }
+            }
+        }))
     }
 
     async fn take_seed_lock(&self, token: &str) -> Result<bool, ContentLogError> {

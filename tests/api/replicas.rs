@@ -349,6 +349,50 @@ async fn an_unreadable_document_in_the_snapshot_is_skipped_and_a_new_instance_ge
     assert_eq!(readiness.status(), StatusCode::OK);
 }
 
+#[tokio::test]
+async fn a_seed_keeps_its_lock_while_it_runs_and_lets_it_expire_once_it_stops() {
+    // Arrange: a seed lock held with a token, with a time to live of 300 ms.
+    let app = spawn_app().await;
+    let key_space = deflect::events::keys::KeySpace::new(&app.settings.events.key_prefix).unwrap();
+    let log = deflect::content_log::ContentLog::new(
+        &app.settings.redis.url,
+        &key_space,
+        &app.settings.content_log,
+    );
+    let lock = format!("{}{{content}}:seeding", app.settings.events.key_prefix);
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let time_to_live = Duration::from_millis(300);
+    let _: () = redis::cmd("SET")
+        .arg(&lock)
+        .arg("token-1")
+        .arg("PX")
+        .arg(300)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    // Act: the seed runs for four times the lock's time to live, then stops.
+    let renewal = log.keep_seed_lock_alive("token-1", time_to_live);
+    tokio::time::sleep(time_to_live * 4).await;
+    let held_while_running: Option<String> = redis::cmd("GET")
+        .arg(&lock)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    drop(renewal);
+    tokio::time::sleep(time_to_live * 2).await;
+    let held_after: Option<String> = redis::cmd("GET")
+        .arg(&lock)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(held_while_running.as_deref(), Some("token-1"));
+    assert_eq!(held_after, None, "the lock expires once the seed stops");
+}
+
 /// Polls `app` until `acme`'s document `id` is suggested for `draft`, for up to `limit`
 /// (recoveries take longer than a change's propagation).
 async fn wait_until_suggested(app: &TestApp, draft: &str, id: &str, limit: Duration) {
