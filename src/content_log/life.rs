@@ -92,6 +92,13 @@ pub enum PositionVerdict {
 }
 
 impl StreamFacts {
+    /// Returns whether Redis reported `entries-added` (Redis 7.0 and later): a stream
+    /// that holds entries has had at least as many added. Without it, trimming cannot
+    /// be told, and the content log must not run as if nothing were ever trimmed.
+    fn reported_by_redis_7(&self) -> bool {
+        self.length == 0 || self.entries_added >= self.length
+    }
+
     /// Returns whether entries after `position` were trimmed away.
     fn has_trimmed_after(&self, position: LogPosition) -> bool {
         // Trimming does not move `max-deleted-entry-id` (only XDEL does), so: entries
@@ -205,6 +212,9 @@ impl ContentLog {
             length,
             first_entry: optional_position(&first_entry),
         });
+        if stream.is_some_and(|stream| !stream.reported_by_redis_7()) {
+            return Err(ContentLogError::RedisTooOld);
+        }
         Ok(LogLife {
             born: optional_position(&born),
             seeded: optional_position(&seeded),
@@ -284,6 +294,19 @@ mod tests {
             PositionVerdict::NoPosition
         );
         assert_eq!(life.judge(Some(at(150))), PositionVerdict::Usable);
+    }
+
+    #[test]
+    fn a_stream_with_entries_but_none_added_was_reported_by_a_redis_older_than_7() {
+        let redis_6 = StreamFacts {
+            last_generated: at(200),
+            entries_added: 0,
+            length: 10,
+            first_entry: None,
+        };
+
+        assert!(!redis_6.reported_by_redis_7());
+        assert!(life_from_100_to_200().stream.unwrap().reported_by_redis_7());
     }
 
     #[test]

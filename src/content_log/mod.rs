@@ -72,6 +72,8 @@ pub enum ContentLogError {
     SeedInProgress,
     #[error("the seed lock expired or was taken before the seed finished")]
     SeedLockLost,
+    #[error("the content log needs redis 7.0 or later (XINFO STREAM reports no entries-added, so trimming cannot be detected)")]
+    RedisTooOld,
     #[error("a blocking task decoding the content log failed")]
     Decoding(#[from] tokio::task::JoinError),
 }

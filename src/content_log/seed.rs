@@ -30,6 +30,7 @@ use crate::content::ContentChange;
 use crate::domain::{ContentDocument, TenantId};
 use crate::redis_connection::RedisCallError;
 use crate::search::LogPosition;
+use crate::telemetry::spawn_blocking_in_span;
 
 /// How long the seed lock lives without a page written; every page extends it.
 const SEED_LOCK_TIME_TO_LIVE: Duration = Duration::from_secs(30);
@@ -108,10 +109,10 @@ impl ContentLog {
                 .into_iter()
                 .map(ContentChange::Upsert)
                 .collect();
-            self.write_seed_pages(token, &tenant, &changes).await?;
+            self.write_seed_pages(token, &tenant, changes).await?;
         }
         for entry in &changes_since {
-            self.write_seed_pages(token, &entry.tenant, &entry.changes)
+            self.write_seed_pages(token, &entry.tenant, entry.changes.clone())
                 .await?;
         }
         let mut invocation = self.scripts.seed_finish.prepare_invoke();
@@ -229,9 +230,10 @@ impl ContentLog {
         &self,
         token: &str,
         tenant: &TenantId,
-        changes: &[ContentChange],
+        changes: Vec<ContentChange>,
     ) -> Result<(), ContentLogError> {
-        let encoded = encode_changes(changes);
+        // Serializing a tenant's whole catalog is blocking work.
+        let encoded = spawn_blocking_in_span(move || encode_changes(&changes)).await?;
         for page in split_into_entries(self, &encoded) {
             let mut invocation = self.scripts.seed_page.prepare_invoke();
             invocation
