@@ -539,7 +539,7 @@ async fn fill_generation(
             if life_before.born.is_none() {
                 refuse_to_empty(previous).await?;
             }
-            let position = log.head().await?;
+            let position = life_before.head();
             for tenant in log.tenants().await? {
                 let mut cursor = 0;
                 loop {

@@ -110,6 +110,13 @@ impl StreamFacts {
 }
 
 impl LogLife {
+    /// Returns the position of the stream's last entry (`START` for no stream).
+    pub fn head(&self) -> LogPosition {
+        self.stream
+            .map(|stream| stream.last_generated)
+            .unwrap_or(LogPosition::START)
+    }
+
     pub fn is_seeded(&self) -> bool {
         self.seeded.is_some()
     }

@@ -181,33 +181,7 @@ impl ContentLog {
     /// Returns the position of the stream's last entry (`START` for an empty stream),
     /// from the stream's last generated id (never reading the entry itself).
     pub async fn head(&self) -> Result<LogPosition, ContentLogError> {
-        Ok(self
-            .life()
-            .await?
-            .stream
-            .map(|stream| stream.last_generated)
-            .unwrap_or(LogPosition::START))
-    }
-
-    /// Returns whether the log has ever been written (a stream or a snapshot exists).
-    pub async fn is_empty(&self) -> Result<bool, ContentLogError> {
-        let (existing,): (u64,) = self
-            .redis
-            .query(
-                redis::pipe()
-                    .cmd("EXISTS")
-                    .arg(self.keys.changes())
-                    .arg(self.keys.tenants()),
-            )
-            .await?;
-        Ok(existing == 0)
-    }
-
-    /// Returns whether entries after `position` were trimmed away, so following from
-    /// there would miss changes. Asks Redis for the few fields of `XINFO STREAM` it needs
-    /// ([`ContentLog::life`]), never the stream's entries.
-    pub async fn has_trimmed_after(&self, position: LogPosition) -> Result<bool, ContentLogError> {
-        Ok(self.life().await?.has_trimmed_after(position))
+        Ok(self.life().await?.head())
     }
 
     /// Reads up to `follow_batch_entries` entries after `position`, waiting up to

@@ -122,11 +122,7 @@ impl ContentLog {
             .key(self.keys.seed_lock())
             .arg(token)
             .arg(self.settings.stream_max_len);
-        let id: String = self
-            .redis
-            .invoke(&invocation)
-            .await
-            .map_err(seed_call_error)?;
+        let id: String = self.invoke_seed_script(&invocation).await?;
         let marker = LogPosition::parse(&id).ok_or_else(|| ContentLogError::Unreadable {
             position: id.clone(),
             reason: "not a stream id".to_owned(),
@@ -217,11 +213,7 @@ impl ContentLog {
         for tenant in self.tenants().await? {
             invocation.key(self.keys.documents(&tenant));
         }
-        let _: i64 = self
-            .redis
-            .invoke(&invocation)
-            .await
-            .map_err(seed_call_error)?;
+        let _: i64 = self.invoke_seed_script(&invocation).await?;
         Ok(())
     }
 
@@ -244,13 +236,17 @@ impl ContentLog {
                 .arg(SEED_LOCK_TIME_TO_LIVE.as_millis() as u64)
                 .arg(tenant.as_str());
             add_change_arguments(&mut invocation, page);
-            let _: i64 = self
-                .redis
-                .invoke(&invocation)
-                .await
-                .map_err(seed_call_error)?;
+            let _: i64 = self.invoke_seed_script(&invocation).await?;
         }
         Ok(())
+    }
+
+    /// Runs one of the seed's scripts, which all check the lock's token first.
+    async fn invoke_seed_script<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, ContentLogError> {
+        self.redis.invoke(invocation).await.map_err(seed_call_error)
     }
 }
 

@@ -349,19 +349,7 @@ impl LogWriter {
 /// Removes the test's keys from the shared Redis.
 impl Drop for LogWriter {
     fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(REDIS_URL) else {
-            return;
-        };
-        let Ok(mut connection) = client.get_connection() else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut connection)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query(&mut connection);
-        }
+        crate::helpers::remove_redis_keys_under(&self.prefix);
     }
 }
 

@@ -256,20 +256,26 @@ pub async fn delete_redis_keys_under(prefix: &str) {
 /// that test runs do not pile up counters there.
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else {
-            return;
-        };
-        let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
-            return;
-        };
-        let pattern = format!("{}*", self.settings.events.key_prefix);
-        let keys: Vec<String> = match redis::cmd("KEYS").arg(&pattern).query(&mut connection) {
-            Ok(keys) => keys,
-            Err(_) => return,
-        };
-        if !keys.is_empty() {
-            let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query(&mut connection);
-        }
+        remove_redis_keys_under(&self.settings.events.key_prefix);
+    }
+}
+
+/// Removes every key under `prefix` from the Redis at 127.0.0.1:6379, best effort and
+/// without a runtime (for `Drop`).
+pub fn remove_redis_keys_under(prefix: &str) {
+    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else {
+        return;
+    };
+    let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
+        return;
+    };
+    let pattern = format!("{prefix}*");
+    let keys: Vec<String> = match redis::cmd("KEYS").arg(&pattern).query(&mut connection) {
+        Ok(keys) => keys,
+        Err(_) => return,
+    };
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query(&mut connection);
     }
 }
 

@@ -534,11 +534,14 @@ async fn after_the_content_log_is_lost_the_instances_restore_it_and_serve_the_sa
     assert!(lost >= 1.0, "the loss was counted: {lost}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn turning_the_log_on_for_an_index_with_documents_puts_them_in_the_log() {
-    // Arrange: an index loaded while the content log was off.
+/// Loads `export-invoices` into a new index with the content log off, then serves that
+/// index with the log on under `settings`' key prefix; returns the instance and the
+/// directory holding its index.
+async fn serve_with_the_log_an_index_loaded_without_it(
+    settings: &deflect::configuration::Settings,
+) -> (TestApp, tempfile::TempDir) {
     let directory = tempfile::tempdir().unwrap();
-    let mut settings_before = spawn_app().await.settings.clone();
+    let mut settings_before = settings.clone();
     settings_before.index.path = directory.path().join("index");
     index_left_behind(
         &settings_before,
@@ -548,13 +551,21 @@ async fn turning_the_log_on_for_an_index_with_documents_puts_them_in_the_log() {
     .await;
     let index_path = settings_before.index.path.clone();
     let prefix = settings_before.events.key_prefix.clone();
-
-    // Act: the same index with the log on, then a new instance on that log.
     let with_log = spawn_app_with(move |settings| {
         settings.events.key_prefix = prefix;
         settings.index.path = index_path;
     })
     .await;
+    (with_log, directory)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_the_log_on_for_an_index_with_documents_puts_them_in_the_log() {
+    // Arrange: an index loaded while the content log was off.
+    let settings = spawn_app().await.settings.clone();
+
+    // Act: the same index with the log on, then a new instance on that log.
+    let (with_log, _directory) = serve_with_the_log_an_index_loaded_without_it(&settings).await;
     let newcomer = spawn_replica_of(&with_log).await;
 
     // Assert
@@ -576,25 +587,11 @@ async fn an_empty_instance_already_following_the_log_gets_the_documents_another_
 ) {
     // Arrange: an empty instance follows an empty log; an index loaded while the log was
     // off waits to be served with it.
-    let directory = tempfile::tempdir().unwrap();
     let early = spawn_app().await;
-    let mut settings_before = early.settings.clone();
-    settings_before.index.path = directory.path().join("index");
-    index_left_behind(
-        &settings_before,
-        br#"{"id": "export-invoices", "title": "Export invoices as PDF", "body": "Open billing and export."}"#,
-        None,
-    )
-    .await;
-    let index_path = settings_before.index.path.clone();
-    let prefix = settings_before.events.key_prefix.clone();
 
     // Act: the loaded index starts with the log on, which seeds the log with it.
-    let _seeder = spawn_app_with(move |settings| {
-        settings.events.key_prefix = prefix;
-        settings.index.path = index_path;
-    })
-    .await;
+    let (_seeder, _directory) =
+        serve_with_the_log_an_index_loaded_without_it(&early.settings).await;
 
     // Assert: the seed's documents are only in the snapshot; the early instance, which
     // read past the seed's marker, must rebuild from it rather than serve nothing.
