@@ -159,7 +159,7 @@ const LENGTH_NORMALIZATION: Score = 0.75;
 /// `k1` sets how fast repeated occurrences stop adding to the score. tantivy fixes it at
 /// 1.2; a higher value lets a word that a document uses in many places (an article whose
 /// questions all ask about "reservations") count for more than one mentioned in passing,
-/// which helps on every relevance set (README, "Relevance").
+/// which ranks better on every relevance set (README, "Relevance").
 struct TermWeight {
     weight: Score,
     length_norms: Box<[Score; 256]>,

@@ -77,7 +77,7 @@ impl Default for SearchTuning {
             title_boost: 0.75,
             summary_boost: 1.0,
             body_boost: 1.0,
-            bm25_k1: 2.5,
+            bm25_k1: 1.2,
             pair_boost: 0.3,
             prefix_boost: 0.3,
             typo_weight: 0.6,
@@ -89,7 +89,7 @@ impl Default for SearchTuning {
             draft_length_exponent: 0.3,
             full_match_score: 4.0,
             min_coverage: 0.15,
-            min_confidence: 0.27,
+            min_confidence: 0.18,
             min_score: 0.0,
         }
     }
