@@ -32,6 +32,9 @@ pub struct SearchTuning {
     pub title_boost: f32,
     pub summary_boost: f32,
     pub body_boost: f32,
+    /// BM25's term-frequency saturation: how much a word used many times in a field
+    /// counts over one used once (tantivy's 1.2 saturates soonest).
+    pub bm25_k1: f32,
     /// Weight of a neighbouring word pair of the draft found in a document.
     pub pair_boost: f32,
     /// Weight of a match of the word still being typed against title and summary words.
@@ -74,6 +77,7 @@ impl Default for SearchTuning {
             title_boost: 0.75,
             summary_boost: 1.0,
             body_boost: 1.0,
+            bm25_k1: 1.2,
             pair_boost: 0.3,
             prefix_boost: 0.3,
             typo_weight: 0.6,

@@ -177,12 +177,19 @@ impl ContentSearcher {
             &searcher,
             &scoring_terms,
             &statistics,
+            self.tuning.bm25_k1,
             &query.filters,
             candidates,
         )?;
         let re_ranking_terms = self.re_ranking_terms(&context);
         if !re_ranking_terms.is_empty() {
-            add_scores(&searcher, &re_ranking_terms, &statistics, &mut top_docs)?;
+            add_scores(
+                &searcher,
+                &re_ranking_terms,
+                &statistics,
+                self.tuning.bm25_k1,
+                &mut top_docs,
+            )?;
         }
 
         let mut hits: Vec<SearchHit> = Vec::with_capacity(query.limit);
