@@ -106,7 +106,9 @@ async fn run() {
     // 1. Ingestion.
     let batches = event_batches(total_events, "ingest");
     let memory_before = redis_used_memory().await;
+    let commands_before = redis_command_stats().await;
     let ingestion = ingest(&client, &base, batches).await;
+    let commands_after = redis_command_stats().await;
     let memory_after = redis_used_memory().await;
     let events_per_second = total_events as f64 / ingestion.as_secs_f64();
     println!(
@@ -121,6 +123,7 @@ async fn run() {
         (memory_after - memory_before) as f64 / (1024.0 * 1024.0),
         (memory_after - memory_before) as f64 / total_events as f64
     );
+    print_redis_time_per_event(&commands_before, &commands_after, total_events);
     let summary = stats_summary(&client, &base).await;
     println!(
         "counted: sessions {} shown {} opened {} resolved {} submitted {} deflections {}",
@@ -142,7 +145,14 @@ async fn run() {
     let flowing = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let background_events = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // DEFLECT_BENCH_BACKGROUND=0 sends no events in either condition: the spread of the
+    // comparison between two identical conditions (the noise floor of the machine).
+    let send_events = env_number("DEFLECT_BENCH_BACKGROUND", 1) != 0;
+    if !send_events {
+        println!("DEFLECT_BENCH_BACKGROUND=0: no events in either condition (noise floor)");
+    }
     let background = tokio::spawn(events_in_background(
+        send_events,
         client.clone(),
         base.clone(),
         background_events.clone(),
@@ -281,6 +291,7 @@ async fn ingest(client: &reqwest::Client, base: &str, batches: Vec<Vec<u8>>) -> 
 }
 
 async fn events_in_background(
+    send_events: bool,
     client: reqwest::Client,
     base: String,
     sent: Arc<AtomicUsize>,
@@ -292,7 +303,7 @@ async fn events_in_background(
     let mut round = 0;
     while !stop.load(Ordering::Relaxed) {
         interval.tick().await;
-        if !flowing.load(Ordering::Relaxed) {
+        if !send_events || !flowing.load(Ordering::Relaxed) {
             continue;
         }
         round += 1;
@@ -531,6 +542,86 @@ async fn redis_used_memory() -> i64 {
         .find(|(name, _)| *name == "used_memory")
         .and_then(|(_, value)| value.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Calls and microseconds per command from `INFO commandstats` (commands a script runs
+/// are counted too, and within the script's own time).
+async fn redis_command_stats() -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut stats = std::collections::BTreeMap::new();
+    let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") else {
+        return stats;
+    };
+    let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+        return stats;
+    };
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut connection)
+        .await
+        .unwrap_or_default();
+    // cmdstat_hincrby:calls=10,usec=20,usec_per_call=2.00,...
+    for line in info.lines() {
+        let Some((name, fields)) = line.split_once(':') else {
+            continue;
+        };
+        let Some(command) = name.strip_prefix("cmdstat_") else {
+            continue;
+        };
+        let field = |wanted: &str| {
+            fields
+                .split(',')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(key, _)| *key == wanted)
+                .and_then(|(_, value)| value.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        stats.insert(command.to_owned(), (field("calls"), field("usec")));
+    }
+    stats
+}
+
+/// Prints where Redis spent its time during ingestion, per event: the script calls in
+/// all, and the commands they ran (the rest of a script's time is Lua itself).
+fn print_redis_time_per_event(
+    before: &std::collections::BTreeMap<String, (f64, f64)>,
+    after: &std::collections::BTreeMap<String, (f64, f64)>,
+    events: usize,
+) {
+    let mut rows: Vec<(String, f64, f64)> = Vec::new();
+    for (command, (calls, usec)) in after {
+        let (calls_before, usec_before) = before.get(command).copied().unwrap_or((0.0, 0.0));
+        let calls = calls - calls_before;
+        if calls > 0.0 {
+            rows.push((command.clone(), calls, usec - usec_before));
+        }
+    }
+    rows.sort_by(|left, right| right.2.total_cmp(&left.2));
+    let per_event = |value: f64| value / events as f64;
+    println!("redis time per event, by command (INFO commandstats; other clients included):");
+    let script_usec: f64 = rows
+        .iter()
+        .filter(|(command, _, _)| command == "evalsha" || command == "eval")
+        .map(|row| row.2)
+        .sum();
+    let inner_usec: f64 = rows
+        .iter()
+        .filter(|(command, _, _)| command != "evalsha" && command != "eval")
+        .map(|row| row.2)
+        .sum();
+    println!(
+        "  scripts {:.1} us per event; commands inside {:.1} us; Lua and the rest {:.1} us",
+        per_event(script_usec),
+        per_event(inner_usec),
+        per_event(script_usec - inner_usec)
+    );
+    for (command, calls, usec) in rows.iter().take(14) {
+        println!(
+            "  {command:<12} {:>6.2} calls {:>6.2} us per event ({:.2} us per call)",
+            per_event(*calls),
+            per_event(*usec),
+            usec / calls
+        );
+    }
 }
 
 /// used_cpu_user + used_cpu_sys of the Redis server.
