@@ -25,7 +25,6 @@ use deflect::content::ContentStore;
 use deflect::domain::{ContentDocument, DocumentInput, DraftTicket, SuggestRequestBody, TenantId};
 use deflect::search::document::index_document;
 use deflect::search::schema::ContentSchema;
-use deflect::search::writer::WriterOptions;
 use deflect::search::{ContentIndex, ContentSearcher, IndexWriterHandle};
 use deflect::search_threads::SearchThreads;
 use deflect::suggest::SuggestService;
@@ -320,8 +319,8 @@ struct IndexingTiming {
     until_merged: Duration,
 }
 
-/// Indexes `documents` the way `deflect index` does: batches of
-/// `bulk_batch_size * 10`, one commit each, then waits for merges to finish.
+/// Indexes `documents` the way `deflect index` does: batches of `bulk_batch_size`
+/// queued, one commit at the end that merges the load into one segment.
 fn index_catalog(
     settings: &Settings,
     path: &Path,
@@ -329,15 +328,9 @@ fn index_catalog(
     documents: &[ContentDocument],
 ) -> IndexingTiming {
     let index = ContentIndex::open_or_create(path).expect("the index is created");
-    let (writer, writer_thread) = IndexWriterHandle::start(
-        &index,
-        WriterOptions {
-            memory_budget_bytes: settings.index.writer_memory_mb.max(15) * 1024 * 1024,
-            threads: settings.index.writer_threads,
-            max_operations_per_commit: usize::MAX,
-        },
-    )
-    .expect("the writer starts");
+    let (writer, writer_thread) =
+        IndexWriterHandle::start(&index, settings.index.offline_writer_options())
+            .expect("the writer starts");
     let store = ContentStore::new(index, writer);
     // Like `deflect index`: batches of `bulk_batch_size` queued, one commit at the end.
     let batch_size = settings.index.bulk_batch_size.max(1);
@@ -348,7 +341,7 @@ fn index_catalog(
             .queue_blocking(tenant, batch)
             .expect("the batch is queued");
     }
-    store.commit_blocking().expect("the catalog is committed");
+    store.compact_blocking().expect("the catalog is committed");
     let until_searchable = start.elapsed();
     drop(store);
     writer_thread

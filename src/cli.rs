@@ -283,7 +283,7 @@ fn index_file(extra_file: Option<&Path>, tenant: &str, file: &Path) -> anyhow::R
     }
     store.queue_blocking(&tenant, &batch)?;
     store
-        .commit_blocking()
+        .compact_blocking()
         .context("failed to commit the loaded documents")?;
     drop(store);
     println!("indexed {applied} documents for tenant {tenant}; {failed} lines failed");

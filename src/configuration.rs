@@ -87,14 +87,16 @@ impl IndexSettings {
             memory_budget_bytes: self.writer_memory_mb.max(15) * 1024 * 1024,
             threads: self.writer_threads,
             max_operations_per_commit: self.max_operations_per_commit,
+            bulk_load: false,
         }
     }
 
     /// Writer settings for offline loads (`deflect index`, `deflect eval`), where nobody
-    /// waits for a commit before the whole load is in.
+    /// waits for a commit before the whole load is in, and the load ends compacted.
     pub fn offline_writer_options(&self) -> WriterOptions {
         WriterOptions {
             max_operations_per_commit: usize::MAX,
+            bulk_load: true,
             ..self.writer_options()
         }
     }

@@ -179,6 +179,14 @@ impl ContentStore {
         self.commit_blocking_at(None)
     }
 
+    /// Commits everything queued and, when the index was opened for a bulk load, merges
+    /// it into one segment (see `IndexWriterHandle::compact`); returns once that is
+    /// searchable.
+    pub fn compact_blocking(&self) -> Result<(), StoreError> {
+        writer_of(&self.serving.current())?.compact_blocking()?;
+        Ok(())
+    }
+
     /// Returns the stored document `id` of `tenant`.
     pub async fn get(
         &self,
@@ -489,6 +497,7 @@ mod tests {
             memory_budget_bytes: 50 * 1024 * 1024,
             threads: 1,
             max_operations_per_commit: usize::MAX,
+            bulk_load: false,
         };
         let (writer, _writer_thread) = IndexWriterHandle::start(&index, options).unwrap();
         (directory, ContentStore::new(index, writer))
@@ -505,6 +514,7 @@ mod tests {
                 memory_budget_bytes: 50 * 1024 * 1024,
                 threads: 1,
                 max_operations_per_commit: usize::MAX,
+                bulk_load: false,
             },
         )
         .unwrap();
@@ -523,6 +533,49 @@ mod tests {
         assert_eq!(store.count(&tenant).unwrap(), batch.len() as u64);
         drop(store);
         writer_thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_bulk_load_ends_as_one_segment_holding_every_document() {
+        // Arrange: a bulk-load writer whose batches are committed one by one, each into
+        // a segment of its own.
+        let directory = tempfile::tempdir().unwrap();
+        let index = ContentIndex::open_or_create(directory.path()).unwrap();
+        let (writer, writer_thread) = IndexWriterHandle::start(
+            &index,
+            WriterOptions {
+                memory_budget_bytes: 50 * 1024 * 1024,
+                threads: 1,
+                max_operations_per_commit: usize::MAX,
+                bulk_load: true,
+            },
+        )
+        .unwrap();
+        let store = ContentStore::new(index.clone(), writer);
+        let tenant = TenantId::parse("acme").unwrap();
+        let batch = documents(40);
+        for chunk in batch.chunks(10) {
+            store.queue_blocking(&tenant, chunk).unwrap();
+            store.commit_blocking().unwrap();
+        }
+        let segments_before = index.reader.searcher().segment_readers().len();
+
+        // Act
+        store.compact_blocking().unwrap();
+
+        // Assert
+        assert_eq!(segments_before, 4, "nothing merged while loading");
+        assert_eq!(index.reader.searcher().segment_readers().len(), 1);
+        assert_eq!(store.count(&tenant).unwrap(), 40);
+        drop(store);
+        writer_thread.join().unwrap();
+        let files = std::fs::read_dir(directory.path()).unwrap().count();
+        let reopened = ContentIndex::open_or_create(directory.path()).unwrap();
+        assert_eq!(reopened.reader.searcher().segment_readers().len(), 1);
+        assert!(
+            files < 12,
+            "the merged segments' files are removed: {files} files"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -591,6 +644,7 @@ mod tests {
             memory_budget_bytes: 50 * 1024 * 1024,
             threads: 1,
             max_operations_per_commit: usize::MAX,
+            bulk_load: false,
         };
         {
             let index = ContentIndex::open_or_create(directory.path()).unwrap();

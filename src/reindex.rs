@@ -435,8 +435,12 @@ async fn build_generation(
     previous: Option<&Generation>,
 ) -> Result<Attempt<(ServedGeneration, Option<LogPosition>)>, RebuildError> {
     let creating_in = layout.clone();
+    let loading = WriterOptions {
+        bulk_load: true,
+        ..options
+    };
     let built =
-        spawn_blocking_in_span(move || create_generation(&creating_in, options, false)).await??;
+        spawn_blocking_in_span(move || create_generation(&creating_in, loading, false)).await??;
     match fill_generation(&built, sources, previous).await {
         Ok(Attempt::Completed(position)) => Ok(Attempt::Completed((built, position))),
         Ok(Attempt::TrimmedPast(position)) => {
@@ -596,7 +600,7 @@ async fn fill_generation(
         }
     }
     let writer = built.writer.as_ref().ok_or(WriteError::Stopped)?;
-    writer.apply_at(Vec::new(), position).await?;
+    writer.compact(position).await?;
     Ok(Attempt::Completed(position))
 }
 

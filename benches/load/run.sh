@@ -102,6 +102,8 @@ export DEFLECT_SERVER__HOST=127.0.0.1
 # An unused loopback port: the readiness probe finds Redis down at once and no Redis of
 # the machine is touched. Suggestions do not need Redis.
 export DEFLECT_REDIS__URL="redis://127.0.0.1:9/"
+# One instance: the index is not shared through the content log in Redis.
+export DEFLECT_CONTENT_LOG__ENABLED=false
 
 echo "indexing" >&2
 start="$(now_ns)"

@@ -15,9 +15,17 @@
 //! Offline loads (`deflect index`, benchmarks) queue their batches without waiting for a
 //! commit ([`IndexWriterHandle::queue_blocking`]), so analysing the next batch overlaps
 //! with indexing the last, and commit once at the end.
+//!
+//! A bulk load (`deflect index`, a new index generation) ends merged into one segment
+//! ([`IndexWriterHandle::compact`]): a search looks every term up and opens its postings
+//! once per segment, and tantivy flushes a segment whenever its memory budget fills, so a
+//! 100,000-document load left ten segments that made every keystroke about 30% dearer
+//! (README, "Speed"). Nothing is merged while such a load runs, since it would be merged
+//! again at the end; tantivy's merge policy takes over once it is compacted.
 
 use std::thread::JoinHandle;
 
+use tantivy::indexer::{LogMergePolicy, NoMergePolicy};
 use tantivy::{IndexWriter, TantivyDocument, Term};
 use tokio::sync::{mpsc, oneshot};
 
@@ -54,6 +62,8 @@ struct WriteRequest {
     /// The content-log position these operations bring the index to, if they come from
     /// the log.
     log_position: Option<LogPosition>,
+    /// Merge the index into one segment after the commit (see [`IndexWriterHandle::compact`]).
+    compact: bool,
 }
 
 /// How the writer batches; see `[index]` in `config/base.toml`.
@@ -62,6 +72,9 @@ pub struct WriterOptions {
     pub memory_budget_bytes: usize,
     pub threads: usize,
     pub max_operations_per_commit: usize,
+    /// The writer fills an index in one go (an offline load, a new generation): nothing
+    /// is merged until [`IndexWriterHandle::compact`] merges the load into one segment.
+    pub bulk_load: bool,
 }
 
 /// A cheap, cloneable handle for sending writes to the writer thread.
@@ -110,6 +123,7 @@ impl IndexWriterHandle {
                 operations,
                 done: Some(done),
                 log_position,
+                compact: false,
             })
             .await
             .map_err(|_| WriteError::Stopped)?;
@@ -133,6 +147,7 @@ impl IndexWriterHandle {
                 operations,
                 done: Some(done),
                 log_position,
+                compact: false,
             })
             .map_err(|_| WriteError::Stopped)?;
         answer.blocking_recv().map_err(|_| WriteError::Stopped)?
@@ -148,8 +163,42 @@ impl IndexWriterHandle {
                 operations,
                 done: None,
                 log_position: None,
+                compact: false,
             })
             .map_err(|_| WriteError::Stopped)
+    }
+
+    /// Commits what is waiting (recording `log_position` like
+    /// [`IndexWriterHandle::apply_at`]) and, for a bulk-load writer, merges the whole
+    /// index into one segment and turns tantivy's merge policy on; returns once the
+    /// merged index is searchable. A writer that is not loading in bulk only commits:
+    /// its merge policy may be merging some segments already.
+    pub async fn compact(&self, log_position: Option<LogPosition>) -> Result<(), WriteError> {
+        let (done, answer) = oneshot::channel();
+        self.sender
+            .send(WriteRequest {
+                operations: Vec::new(),
+                done: Some(done),
+                log_position,
+                compact: true,
+            })
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        answer.await.map_err(|_| WriteError::Stopped)?
+    }
+
+    /// Like [`IndexWriterHandle::compact`], for callers outside the async runtime.
+    pub fn compact_blocking(&self) -> Result<(), WriteError> {
+        let (done, answer) = oneshot::channel();
+        self.sender
+            .blocking_send(WriteRequest {
+                operations: Vec::new(),
+                done: Some(done),
+                log_position: None,
+                compact: true,
+            })
+            .map_err(|_| WriteError::Stopped)?;
+        answer.blocking_recv().map_err(|_| WriteError::Stopped)?
     }
 }
 
@@ -164,6 +213,10 @@ fn run_writer(
     let mut uncommitted_operations: usize = 0;
     // The first error of an add since the last commit, reported to the next waiter.
     let mut add_error: Option<String> = None;
+    let mut loading_in_bulk = options.bulk_load;
+    if loading_in_bulk {
+        writer.set_merge_policy(Box::new(NoMergePolicy));
+    }
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = vec![first];
         let mut batch_operations = batch[0].operations.len();
@@ -180,8 +233,10 @@ fn run_writer(
         }
 
         let mut answers = Vec::new();
+        let mut compact = false;
         for request in batch {
             log_positions.take(request.log_position);
+            compact |= request.compact;
             for operation in request.operations {
                 match operation {
                     WriteOperation::Upsert { key, document } => {
@@ -204,7 +259,7 @@ fn run_writer(
             continue;
         }
 
-        let result = commit(
+        let mut result = commit(
             &mut writer,
             &index,
             add_error.take(),
@@ -213,6 +268,11 @@ fn run_writer(
         );
         log_positions.settle(result.is_ok());
         uncommitted_operations = 0;
+        if compact && loading_in_bulk && result.is_ok() {
+            result = merge_into_one_segment(&mut writer, &index);
+            writer.set_merge_policy(Box::new(LogMergePolicy::default()));
+            loading_in_bulk = false;
+        }
         for answer in answers {
             // A caller that gave up waiting is no reason to stop.
             let _ = answer.send(result.clone());
@@ -307,6 +367,37 @@ fn commit(
             Err(WriteError::Commit(error))
         }
     }
+}
+
+/// Merges every segment of the index into one and reloads the reader. Only safe while no
+/// merge policy runs: tantivy does not stop two merges of the same segment.
+fn merge_into_one_segment(
+    writer: &mut IndexWriter<TantivyDocument>,
+    index: &ContentIndex,
+) -> Result<(), WriteError> {
+    let started = std::time::Instant::now();
+    let segment_ids = index
+        .index
+        .searchable_segment_ids()
+        .map_err(|error| WriteError::Commit(error.to_string()))?;
+    if segment_ids.len() > 1 {
+        // A merge of committed segments is recorded in the index's meta with the last
+        // commit's payload (its log position) and removes the merged files.
+        writer
+            .merge(&segment_ids)
+            .wait()
+            .and_then(|_| index.reader.reload())
+            .map_err(|error| {
+                tracing::error!(%error, "merging the index into one segment failed");
+                WriteError::Commit(error.to_string())
+            })?;
+    }
+    tracing::info!(
+        segments = segment_ids.len(),
+        seconds = started.elapsed().as_secs_f32(),
+        "index merged into one segment"
+    );
+    Ok(())
 }
 
 #[cfg(test)]

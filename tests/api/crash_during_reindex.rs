@@ -603,6 +603,7 @@ fn an_index_of_the_layout_before_generations_is_served_and_moved_into_one_by_a_r
                 memory_budget_bytes: 20 * 1024 * 1024,
                 threads: 1,
                 max_operations_per_commit: usize::MAX,
+                bulk_load: false,
             },
         )
         .unwrap();

@@ -250,6 +250,7 @@ fn empty_generation(directory: &Path) -> ServedGeneration {
         memory_budget_bytes: 15 * 1024 * 1024,
         threads: 1,
         max_operations_per_commit: 10_000,
+        bulk_load: false,
     };
     let (writer, writer_thread) = IndexWriterHandle::start(&index, options).unwrap();
     ServedGeneration {
