@@ -304,10 +304,7 @@ fn score_segment(
         // Chunk by chunk: the maximum of a chunk vectorizes, and most chunks hold
         // nothing that can enter the top once it has filled.
         for (chunk_number, chunk) in scores.chunks(SCAN_CHUNK).enumerate() {
-            let chunk_max = chunk.iter().fold(
-                0.0,
-                |max: Score, score| if *score > max { *score } else { max },
-            );
+            let chunk_max = chunk_maximum(chunk);
             if chunk_max <= 0.0 || chunk_max < bar {
                 continue;
             }
@@ -321,6 +318,16 @@ fn score_segment(
         scores.fill(0.0);
     }
     Ok(())
+}
+
+/// The largest score of a chunk (scores are never negative).
+///
+/// Compared as integers: the bits of non-negative floats order like the floats, and an
+/// integer maximum vectorizes where a float one does not (a float `max` must keep the
+/// order of NaN comparisons, so the compiler leaves it scalar).
+fn chunk_maximum(chunk: &[Score]) -> Score {
+    let max_bits = chunk.iter().map(|score| score.to_bits()).max().unwrap_or(0);
+    Score::from_bits(max_bits)
 }
 
 /// A min-heap of the best scores seen so far, whose smallest entry is the bar a new

@@ -194,14 +194,16 @@ impl ContentSearcher {
 
         let mut hits: Vec<SearchHit> = Vec::with_capacity(query.limit);
         let mut best_confidence = 0.0;
-        let mut per_group: HashMap<String, usize> = HashMap::new();
+        let mut per_group: HashMap<GroupKey, usize> = HashMap::new();
         let mut group_columns = GroupColumns::new(self.schema.schema.get_field_name(fields.group));
+        // Ordinals name a group within one segment only, and exclusions name groups.
+        let groups_by_name = searcher.segment_readers().len() > 1 || !query.excluded.is_empty();
         for (score, address) in top_docs {
             if hits.len() == query.limit {
                 break;
             }
-            let group = group_columns.group_of(&searcher, address)?;
-            if query.excluded.contains(&group) {
+            let group = group_columns.group_of(&searcher, address, groups_by_name)?;
+            if matches!(&group, GroupKey::Name(name) if query.excluded.contains(name)) {
                 continue;
             }
             let group_count = per_group.entry(group).or_default();
@@ -418,6 +420,16 @@ impl ContentSearcher {
     }
 }
 
+/// The course (diversity group) of a hit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum GroupKey {
+    /// The group's term ordinal in the segment's `group` column: cheap, and enough to
+    /// tell groups apart when the index has one segment.
+    Ordinal(u64),
+    /// The group's name (empty when the document has none).
+    Name(String),
+}
+
 /// Reads the course (diversity group) of hits from the `group` fast field, opening each
 /// segment's column once per search.
 struct GroupColumns<'schema> {
@@ -433,8 +445,14 @@ impl<'schema> GroupColumns<'schema> {
         }
     }
 
-    /// Returns the group of the hit at `address` (empty when it has none).
-    fn group_of(&mut self, searcher: &Searcher, address: DocAddress) -> Result<String, IndexError> {
+    /// Returns the group of the hit at `address`: its name when `by_name` (looking a
+    /// name up in the column's dictionary costs microseconds), its ordinal otherwise.
+    fn group_of(
+        &mut self,
+        searcher: &Searcher,
+        address: DocAddress,
+        by_name: bool,
+    ) -> Result<GroupKey, IndexError> {
         let column = match self.by_segment.entry(address.segment_ord) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
@@ -442,15 +460,19 @@ impl<'schema> GroupColumns<'schema> {
                 entry.insert(segment_reader.fast_fields().str(self.field_name)?)
             }
         };
-        let mut group = String::new();
-        if let Some(column) = column {
-            if let Some(ordinal) = column.term_ords(address.doc_id).next() {
-                column
-                    .ord_to_str(ordinal, &mut group)
-                    .map_err(tantivy::TantivyError::from)?;
-            }
+        let ordinal = column
+            .as_ref()
+            .and_then(|column| column.term_ords(address.doc_id).next());
+        if !by_name {
+            return Ok(GroupKey::Ordinal(ordinal.unwrap_or(u64::MAX)));
         }
-        Ok(group)
+        let mut name = String::new();
+        if let (Some(column), Some(ordinal)) = (column, ordinal) {
+            column
+                .ord_to_str(ordinal, &mut name)
+                .map_err(tantivy::TantivyError::from)?;
+        }
+        Ok(GroupKey::Name(name))
     }
 }
 
