@@ -46,6 +46,8 @@ pub struct Spool {
     file: File,
     /// Bytes of whole records in the file.
     length: u64,
+    /// Bytes of them known to be on disk.
+    synced_length: u64,
     /// Records before this offset have been replayed.
     replayed_until: u64,
     max_bytes: u64,
@@ -92,6 +94,7 @@ impl Spool {
                 path: path.to_owned(),
                 file,
                 length: offset,
+                synced_length: offset,
                 replayed_until: 0,
                 max_bytes,
             },
@@ -115,6 +118,13 @@ impl Spool {
 
     /// Appends `events` and fsyncs them. Nothing is written when they would not fit.
     pub fn append(&mut self, events: &[TenantEvent]) -> Result<(), SpoolError> {
+        self.write(events)?;
+        self.sync()
+    }
+
+    /// Appends `events` without waiting for the disk: they are kept only once
+    /// [`Spool::sync`] succeeds. Nothing is written when they would not fit.
+    pub fn write(&mut self, events: &[TenantEvent]) -> Result<(), SpoolError> {
         let mut bytes = Vec::new();
         for event in events {
             let payload = serde_json::to_vec(event).map_err(std::io::Error::other)?;
@@ -131,16 +141,27 @@ impl Spool {
                 max_bytes: self.max_bytes,
             });
         }
-        let written = self
-            .file
-            .write_all_at(&bytes, self.length)
-            .and_then(|()| self.file.sync_data());
-        if let Err(error) = written {
-            // Whatever part was written is not acknowledged; cut it off again.
+        if let Err(error) = self.file.write_all_at(&bytes, self.length) {
+            // Whatever part was written is not kept; cut it off again.
             let _ = self.file.set_len(self.length);
             return Err(error.into());
         }
         self.length += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Fsyncs what [`Spool::write`] appended. When that fails, everything appended since
+    /// the last successful sync is cut off again (none of it may be acknowledged).
+    pub fn sync(&mut self) -> Result<(), SpoolError> {
+        if self.length == self.synced_length {
+            return Ok(());
+        }
+        if let Err(error) = self.file.sync_data() {
+            let _ = self.file.set_len(self.synced_length);
+            self.length = self.synced_length;
+            return Err(error.into());
+        }
+        self.synced_length = self.length;
         Ok(())
     }
 
@@ -173,6 +194,7 @@ impl Spool {
             self.file.set_len(0)?;
             self.file.sync_all()?;
             self.length = 0;
+            self.synced_length = 0;
             self.replayed_until = 0;
         }
         Ok(())
@@ -237,6 +259,23 @@ mod tests {
         let (mut spool, _) = Spool::open(&path, 1 << 20).unwrap();
         spool.append(&[event(1), event(2)]).unwrap();
         spool.append(&[event(3)]).unwrap();
+        drop(spool);
+
+        let (spool, recovery) = Spool::open(&path, 1 << 20).unwrap();
+        let (events, _) = spool.read_pending(10).unwrap();
+
+        assert_eq!(recovery.records, 3);
+        assert_eq!(events, vec![event(1), event(2), event(3)]);
+    }
+
+    #[test]
+    fn writes_synced_together_come_back_in_order() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("events.spool");
+        let (mut spool, _) = Spool::open(&path, 1 << 20).unwrap();
+        spool.write(&[event(1)]).unwrap();
+        spool.write(&[event(2), event(3)]).unwrap();
+        spool.sync().unwrap();
         drop(spool);
 
         let (spool, recovery) = Spool::open(&path, 1 << 20).unwrap();
