@@ -317,6 +317,14 @@ mod tests {
     }
 
     #[test]
+    fn the_ranking_defaults_in_code_are_those_of_base_toml() {
+        // The service and `deflect eval` read base.toml, unit tests use the defaults in
+        // code: both are tuned together and must not drift apart.
+        let settings = load_settings(&repository_config(), None).unwrap();
+        assert_eq!(settings.search.ranking, SearchTuning::default());
+    }
+
+    #[test]
     fn an_extra_file_layers_on_top() {
         let directory = tempfile::tempdir().unwrap();
         let extra = directory.path().join("secrets.toml");
