@@ -35,6 +35,9 @@ pub struct SearchTuning {
     /// BM25's term-frequency saturation: how much a word used many times in a field
     /// counts over one used once (tantivy's 1.2 saturates soonest).
     pub bm25_k1: f32,
+    /// The `k1` of the best hit's score that confidence is computed from (see
+    /// `searcher.rs`, `confidence_score`).
+    pub confidence_bm25_k1: f32,
     /// Weight of a neighbouring word pair of the draft found in a document.
     pub pair_boost: f32,
     /// Weight of a match of the word still being typed against title and summary words.
@@ -77,7 +80,8 @@ impl Default for SearchTuning {
             title_boost: 0.75,
             summary_boost: 1.0,
             body_boost: 1.0,
-            bm25_k1: 1.2,
+            bm25_k1: 2.0,
+            confidence_bm25_k1: 1.2,
             pair_boost: 0.3,
             prefix_boost: 0.3,
             typo_weight: 0.6,
@@ -89,7 +93,7 @@ impl Default for SearchTuning {
             draft_length_exponent: 0.3,
             full_match_score: 4.0,
             min_coverage: 0.15,
-            min_confidence: 0.18,
+            min_confidence: 0.22,
             min_score: 0.0,
         }
     }

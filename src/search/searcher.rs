@@ -231,7 +231,13 @@ impl ContentSearcher {
             let matches = self.find_matches(&context, address, words_to_match)?;
             // The best hit decides whether to abstain.
             if hits.is_empty() {
-                confidence_inputs.best_score = score;
+                confidence_inputs.best_score = self.confidence_score(
+                    &context,
+                    &statistics,
+                    [&scoring_terms, &re_ranking_terms],
+                    score,
+                    address,
+                )?;
                 confidence_inputs.coverage =
                     coverage(&context.words, &matches, self.tuning.stop_word_weight);
                 best_confidence = confidence(confidence_inputs, &self.tuning);
@@ -249,6 +255,46 @@ impl ContentSearcher {
             confidence: best_confidence,
             confidence_inputs,
         })
+    }
+
+    /// Returns the best hit's score as confidence sees it: with `confidence_bm25_k1`
+    /// instead of the ranking's `bm25_k1`, and with the content words a long draft has
+    /// beyond `max_scored_words` (the same score when neither applies).
+    ///
+    /// A higher `k1` ranks better where articles repeat their topic's words (lists of
+    /// example questions), but raises the scores of exactly those articles: measured
+    /// with it, the threshold that keeps off-topic drafts out also silences articles that
+    /// mention a word once (README, "Relevance"). Confidence keeps its own, lower `k1`.
+    ///
+    /// The words left out of the scoring query weigh in the draft's weight (a long draft
+    /// about something else still abstains), so they count in the score it is compared
+    /// with too: otherwise a long draft could never reach the confidence of a short one
+    /// with the same words.
+    fn confidence_score(
+        &self,
+        context: &SearchContext<'_>,
+        statistics: &TenantStatistics<'_>,
+        clause_lists: [&[WeightedTerm]; 2],
+        ranking_score: f32,
+        address: DocAddress,
+    ) -> Result<f32, IndexError> {
+        let mut unscored: Vec<WeightedTerm> = Vec::new();
+        for word in context.words.iter() {
+            if !word.is_scored && !word.is_stop_word {
+                self.push_word_clauses(context, word, &mut unscored);
+            }
+        }
+        let k1 = self.tuning.confidence_bm25_k1;
+        if k1 == self.tuning.bm25_k1 && unscored.is_empty() {
+            return Ok(ranking_score);
+        }
+        let mut rescored = [(0.0, address)];
+        for clauses in clause_lists.into_iter().chain([unscored.as_slice()]) {
+            if !clauses.is_empty() {
+                add_scores(context.searcher, clauses, statistics, k1, &mut rescored)?;
+            }
+        }
+        Ok(rescored[0].0)
     }
 
     /// Returns the clauses of the BM25 query: the scored words in each text field they

@@ -129,8 +129,9 @@ pub(crate) fn resolve_words(
 /// stop words match nearly every document and would cost most of the search, so they
 /// only re-rank the candidates the other words found (see `searcher.rs`).
 ///
-/// Words left out still count for confidence, so a long draft about something else
-/// still abstains.
+/// Words left out still count for confidence: in the draft's weight, so a long draft
+/// about something else still abstains, and in the best hit's score it is compared with
+/// (`confidence_score` in `searcher.rs`), so a long draft about this can still pass.
 pub(crate) fn select_scored_words(
     words: &mut [ResolvedWord],
     max_scored_words: usize,

@@ -75,7 +75,7 @@ async fn every_in_scope_demo_query_finds_an_expected_document_in_the_top_3() {
 }
 
 #[tokio::test]
-#[ignore = "known relevance gap (issue 2): with the default confidence rule tuned on ../shared/relevance, 4 of the 6 off-topic demo drafts still get suggestions; run with --ignored to see them"]
+#[ignore = "known relevance gap (issue 2): with the default confidence rule tuned on ../shared/relevance, 2 of the 6 off-topic demo drafts still get suggestions; run with --ignored to see them"]
 async fn every_out_of_scope_demo_query_abstains() {
     // Arrange
     let app = spawn_app_with_demo().await;
