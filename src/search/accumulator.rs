@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::BlockSegmentPostings;
 use tantivy::query::Bm25StatisticsProvider;
-use tantivy::schema::IndexRecordOption;
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
 
 use super::query::ContentFilters;
@@ -170,9 +170,7 @@ impl TermWeight {
         let mut length_norms = Box::new([0.0; 256]);
         for (fieldnorm_id, norm) in length_norms.iter_mut().enumerate() {
             let fieldnorm = FieldNormReader::id_to_fieldnorm(fieldnorm_id as u8);
-            *norm = k1
-                * (1.0 - LENGTH_NORMALIZATION
-                    + LENGTH_NORMALIZATION * fieldnorm as Score / average_fieldnorm);
+            *norm = length_norm(fieldnorm, average_fieldnorm, k1);
         }
         TermWeight {
             weight: idf * (1.0 + k1) * boost,
@@ -182,9 +180,40 @@ impl TermWeight {
 
     #[inline]
     fn score(&self, fieldnorm_id: u8, term_freq: u32) -> Score {
-        let term_freq = term_freq as Score;
-        self.weight * (term_freq / (term_freq + self.length_norms[fieldnorm_id as usize]))
+        saturate(
+            self.weight,
+            term_freq,
+            self.length_norms[fieldnorm_id as usize],
+        )
     }
+}
+
+/// tantivy's inverse document frequency, computed in the same order.
+fn inverse_document_frequency(doc_freq: u64, total_num_docs: u64) -> Score {
+    let doc_freq = doc_freq.min(total_num_docs);
+    let ratio = ((total_num_docs - doc_freq) as Score + 0.5) / (doc_freq as Score + 0.5);
+    (1.0 + ratio).ln()
+}
+
+/// The length part of BM25's denominator for a field of `fieldnorm` words.
+fn length_norm(fieldnorm: u32, average_fieldnorm: Score, k1: Score) -> Score {
+    k1 * (1.0 - LENGTH_NORMALIZATION
+        + LENGTH_NORMALIZATION * fieldnorm as Score / average_fieldnorm)
+}
+
+/// `weight` (idf, `1 + k1` and boost) times the saturated term frequency.
+#[inline]
+fn saturate(weight: Score, term_freq: u32, length_norm: Score) -> Score {
+    let term_freq = term_freq as Score;
+    weight * (term_freq / (term_freq + length_norm))
+}
+
+fn average_fieldnorm(
+    statistics: &dyn Bm25StatisticsProvider,
+    field: Field,
+    total_num_docs: u64,
+) -> tantivy::Result<Score> {
+    Ok(statistics.total_num_tokens(field)? as Score / total_num_docs as Score)
 }
 
 fn term_weights(
@@ -195,15 +224,104 @@ fn term_weights(
     let total_num_docs = statistics.total_num_docs()?;
     let mut weights = Vec::with_capacity(terms.len());
     for term in terms {
-        let total_num_tokens = statistics.total_num_tokens(term.term.field())?;
-        let average_fieldnorm = total_num_tokens as Score / total_num_docs as Score;
-        let doc_freq = statistics.doc_freq(&term.term)?.min(total_num_docs);
-        // tantivy's inverse document frequency, computed in the same order.
-        let ratio = ((total_num_docs - doc_freq) as Score + 0.5) / (doc_freq as Score + 0.5);
-        let idf = (1.0 + ratio).ln();
+        let average_fieldnorm = average_fieldnorm(statistics, term.term.field(), total_num_docs)?;
+        let idf = inverse_document_frequency(statistics.doc_freq(&term.term)?, total_num_docs);
         weights.push(TermWeight::new(idf, average_fieldnorm, k1, term.boost));
     }
     Ok(weights)
+}
+
+/// Returns the score `terms` give the one document at `address` with `k1`: what
+/// [`add_scores`] would add to it.
+///
+/// For one document the 256-entry length tables of [`TermWeight`] cost more than they
+/// save, and in an index of one segment (what bulk loads leave) the term's dictionary
+/// entry gives both its postings and its document frequency, so each term is looked up
+/// once. Absent terms cost their look-up only.
+pub(crate) fn score_document(
+    searcher: &Searcher,
+    terms: &[WeightedTerm],
+    statistics: &dyn Bm25StatisticsProvider,
+    k1: Score,
+    address: DocAddress,
+) -> tantivy::Result<Score> {
+    let total_num_docs = statistics.total_num_docs()?;
+    let reader = searcher.segment_reader(address.segment_ord);
+    let one_segment = searcher.segment_readers().len() == 1;
+    let mut fields: Vec<FieldScoring> = Vec::new();
+    let mut score = 0.0;
+    for term in terms {
+        let field = term.term.field();
+        let position = match fields.iter().position(|known| known.field == field) {
+            Some(position) => position,
+            None => {
+                fields.push(FieldScoring::open(
+                    reader,
+                    field,
+                    statistics,
+                    total_num_docs,
+                )?);
+                fields.len() - 1
+            }
+        };
+        let scoring = &fields[position];
+        let Some(term_info) = scoring.inverted_index.get_term_info(&term.term)? else {
+            continue;
+        };
+        let mut postings = scoring
+            .inverted_index
+            .read_block_postings_from_terminfo(&term_info, IndexRecordOption::WithFreqs)?;
+        let in_block = postings.seek(address.doc_id);
+        if postings.doc(in_block) != address.doc_id {
+            continue;
+        }
+        let doc_freq = if one_segment {
+            u64::from(term_info.doc_freq)
+        } else {
+            statistics.doc_freq(&term.term)?
+        };
+        let weight = inverse_document_frequency(doc_freq, total_num_docs) * (1.0 + k1) * term.boost;
+        let fieldnorm = scoring.fieldnorms.fieldnorm(address.doc_id);
+        score += saturate(
+            weight,
+            postings.freq(in_block),
+            length_norm(fieldnorm, scoring.average_fieldnorm, k1),
+        );
+    }
+    Ok(score)
+}
+
+/// What [`score_document`] needs of one field of the document's segment.
+struct FieldScoring {
+    field: Field,
+    inverted_index: std::sync::Arc<tantivy::InvertedIndexReader>,
+    fieldnorms: FieldNormReader,
+    average_fieldnorm: Score,
+}
+
+impl FieldScoring {
+    fn open(
+        reader: &SegmentReader,
+        field: Field,
+        statistics: &dyn Bm25StatisticsProvider,
+        total_num_docs: u64,
+    ) -> tantivy::Result<FieldScoring> {
+        Ok(FieldScoring {
+            field,
+            inverted_index: reader.inverted_index(field)?,
+            fieldnorms: field_norms(reader, field)?,
+            average_fieldnorm: average_fieldnorm(statistics, field, total_num_docs)?,
+        })
+    }
+}
+
+/// Returns a field's norms; as tantivy's term scorer does, a field without norms counts
+/// every value as 1.
+fn field_norms(reader: &SegmentReader, field: Field) -> tantivy::Result<FieldNormReader> {
+    Ok(match reader.fieldnorms_readers().get_field(field)? {
+        Some(fieldnorms) => fieldnorms,
+        None => FieldNormReader::constant(reader.max_doc(), 1),
+    })
 }
 
 /// A term's postings in one segment with the field norms its scores need.
@@ -222,11 +340,7 @@ impl TermPostings {
         else {
             return Ok(None);
         };
-        // As tantivy's term scorer does: a field without norms counts every value as 1.
-        let fieldnorms = match reader.fieldnorms_readers().get_field(field)? {
-            Some(fieldnorms) => fieldnorms,
-            None => FieldNormReader::constant(reader.max_doc(), 1),
-        };
+        let fieldnorms = field_norms(reader, field)?;
         Ok(Some(TermPostings { blocks, fieldnorms }))
     }
 }
@@ -604,6 +718,43 @@ mod tests {
             top.iter().map(|(_, address)| *address).collect();
         expected.retain(|(_, address)| found.contains(address));
         assert_same_ranking(&top, &expected);
+    }
+
+    #[test]
+    fn one_document_scores_what_the_ranking_gave_it_in_one_segment_or_several() {
+        let k1 = 2.0;
+        for documents_per_segment in [3_000, 700] {
+            let (index, body) = index_of(&texts(3_000), documents_per_segment, &[]);
+            let searcher = index.reader().unwrap().searcher();
+            let terms = weighted(
+                body,
+                &[
+                    ("reset", 1.0),
+                    ("invoice", 0.5),
+                    ("the", 0.2),
+                    ("absent", 1.0),
+                ],
+            );
+            let ranked = ScoreBuffers::default()
+                .top_documents(
+                    &searcher,
+                    &terms,
+                    &searcher,
+                    k1,
+                    &ContentFilters::default(),
+                    50,
+                )
+                .unwrap();
+            assert_eq!(ranked.len(), 50);
+
+            for (ranked_score, address) in ranked {
+                let alone = score_document(&searcher, &terms, &searcher, k1, address).unwrap();
+                assert!(
+                    (alone - ranked_score).abs() < 1e-4,
+                    "{alone} against {ranked_score} at {address:?}, {documents_per_segment} per segment"
+                );
+            }
+        }
     }
 
     fn address(doc: DocId) -> DocAddress {

@@ -11,7 +11,7 @@ use tantivy::columnar::StrColumn;
 use tantivy::schema::Field;
 use tantivy::{DocAddress, Searcher, SegmentOrdinal, TantivyDocument, Term};
 
-use super::accumulator::{add_scores, ScoreBuffers, WeightedTerm};
+use super::accumulator::{add_scores, score_document, ScoreBuffers, WeightedTerm};
 use super::confidence::{confidence, coverage, ConfidenceInputs};
 use super::document::StoredDocument;
 use super::document_matches::{find_matches, DocumentMatches, WordsToMatch};
@@ -288,13 +288,11 @@ impl ContentSearcher {
         if k1 == self.tuning.bm25_k1 && unscored.is_empty() {
             return Ok(ranking_score);
         }
-        let mut rescored = [(0.0, address)];
+        let mut score = 0.0;
         for clauses in clause_lists.into_iter().chain([unscored.as_slice()]) {
-            if !clauses.is_empty() {
-                add_scores(context.searcher, clauses, statistics, k1, &mut rescored)?;
-            }
+            score += score_document(context.searcher, clauses, statistics, k1, address)?;
         }
-        Ok(rescored[0].0)
+        Ok(score)
     }
 
     /// Returns the clauses of the BM25 query: the scored words in each text field they
