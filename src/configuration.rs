@@ -144,9 +144,10 @@ pub struct EventSettings {
     pub max_events_per_request: usize,
     /// Largest accepted body of `POST /v1/events`.
     pub body_limit_bytes: usize,
-    /// Events the writer sends to Redis in one pipeline at most.
+    /// Events the writer takes from its queue at once at most (answered together).
     pub write_batch_events: usize,
-    /// Events per call of the attribution script inside a pipeline.
+    /// Events per call of the attribution script; the calls of a batch go one after the
+    /// other, so a short call keeps Redis from holding a core for long.
     pub events_per_script_call: usize,
     /// Approximate length cap of each tenant's raw event stream.
     pub stream_max_len: u64,

@@ -108,7 +108,7 @@ pub const MAX_ANSWER_WAIT: Duration = Duration::from_secs(30);
 pub struct SinkOptions {
     /// Events the in-memory queue holds at most.
     pub queue_capacity: usize,
-    /// Events written in one pipeline at most.
+    /// Events taken from the queue and written (and answered) together at most.
     pub max_batch_events: usize,
     /// How long to wait before trying Redis again after it failed.
     pub retry_interval: Duration,

@@ -1,5 +1,13 @@
-//! Writes batches of events to Redis: one pipeline (one round trip) per batch, one call
-//! of the attribution script per tenant chunk, so dedupe and counting are atomic.
+//! Writes batches of events to Redis: one call of the attribution script per tenant
+//! chunk of at most `events_per_script_call` events, so dedupe and counting are atomic.
+//!
+//! The calls of a batch go one after the other, each its own round trip, not in one
+//! pipeline. Redis runs a script without pausing and a pipeline of them back to back: on a
+//! host whose cores Redis shares with deflect, 100 events in one go held a core for about
+//! 2 ms, and suggestions arriving meanwhile waited (their p99 at 1,000 req/s rose by 27-40%
+//! with events at 2,000/s). Calls of 25 events with a round trip between them leave the
+//! scheduler a gap every 0.5 ms (+6-16%), for 20% less peak ingestion (35,000 events/s
+//! instead of 44,000 in `cargo bench --bench events`).
 //!
 //! This store is blocking on purpose: it runs on the event writer's own thread, never on
 //! the async executor, and a blocking connection with read and write timeouts cannot
@@ -33,8 +41,8 @@ pub struct StoreOptions {
     pub stream_max_len: u64,
     pub idempotency_ttl_seconds: u64,
     pub session_ttl_seconds: u64,
-    /// Events per script call; a batch of more is split into several calls of one
-    /// pipeline.
+    /// Events per script call; a batch of more is split into several calls, sent one
+    /// after the other.
     pub events_per_script_call: usize,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
@@ -125,32 +133,17 @@ impl RedisEventStore {
         self.check(outcome).map(|_| ())
     }
 
-    /// Writes `events` in one pipeline. Returns, per event and in order, whether it was
-    /// counted (`true`) or was a duplicate of an event already counted (`false`).
+    /// Writes `events`, one script call after the other. Returns, per event and in
+    /// order, whether it was counted (`true`) or was a duplicate of an event already
+    /// counted (`false`).
     ///
-    /// Either the whole pipeline ran or the error says what to do: events of a failed
-    /// call may have been applied in part (a script call is atomic, a pipeline is not),
-    /// which is harmless because a retry finds their idempotency markers.
+    /// Either every call ran or the error says what to do: the calls before the failed
+    /// one were applied (each call is atomic, the batch is not), which is harmless
+    /// because a retry of the batch finds their idempotency markers.
     pub fn write(&mut self, events: &[TenantEvent]) -> Result<Vec<bool>, StoreError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let calls = self.script_calls(events);
-        let outcome = self.run_pipeline(&calls);
-        let outcome = match outcome {
-            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                let loaded = match self.connection.as_mut() {
-                    Some(connection) => self.script.prepare_invoke().load(connection),
-                    None => Err(error),
-                };
-                self.check(loaded)?;
-                self.run_pipeline(&calls)
-            }
-            other => other,
-        };
-        let results = self.check(outcome)?;
         let mut counted = vec![false; events.len()];
-        for (call, call_results) in calls.iter().zip(results) {
+        for call in self.script_calls(events) {
+            let call_results = self.run_loading_the_script(&call)?;
             for (position, result) in call.positions.iter().zip(call_results) {
                 counted[*position] = result == 1;
             }
@@ -158,22 +151,35 @@ impl RedisEventStore {
         Ok(counted)
     }
 
-    fn run_pipeline(&mut self, calls: &[ScriptCall]) -> redis::RedisResult<Vec<Vec<i64>>> {
+    /// Runs `call`, loading the script first when Redis does not know it (a restarted or
+    /// flushed Redis).
+    fn run_loading_the_script(&mut self, call: &ScriptCall) -> Result<Vec<i64>, StoreError> {
+        let outcome = match self.run(call) {
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                let loaded = match self.connection.as_mut() {
+                    Some(connection) => self.script.prepare_invoke().load(connection),
+                    None => Err(error),
+                };
+                self.check(loaded)?;
+                self.run(call)
+            }
+            other => other,
+        };
+        self.check(outcome)
+    }
+
+    fn run(&mut self, call: &ScriptCall) -> redis::RedisResult<Vec<i64>> {
         self.ensure_connected()?;
-        let mut pipeline = redis::pipe();
-        for call in calls {
-            pipeline
-                .cmd("EVALSHA")
-                .arg(self.script.get_hash())
-                .arg(call.keys.len())
-                .arg(&call.keys)
-                .arg(self.options.stream_max_len)
-                .arg(self.options.idempotency_ttl_seconds)
-                .arg(self.options.session_ttl_seconds)
-                .arg(&call.events_json);
-        }
         let connection = self.connection.as_mut().expect("connected above");
-        pipeline.query(connection)
+        redis::cmd("EVALSHA")
+            .arg(self.script.get_hash())
+            .arg(call.keys.len())
+            .arg(&call.keys)
+            .arg(self.options.stream_max_len)
+            .arg(self.options.idempotency_ttl_seconds)
+            .arg(self.options.session_ttl_seconds)
+            .arg(&call.events_json)
+            .query(connection)
     }
 
     /// Groups events by tenant (keeping each tenant's order) into script calls of at

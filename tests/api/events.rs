@@ -83,6 +83,52 @@ async fn a_retried_batch_is_answered_as_duplicates_and_counted_once() {
 }
 
 #[tokio::test]
+async fn a_full_batch_spread_over_many_script_calls_attributes_and_dedupes_across_them() {
+    // Arrange: 166 sessions whose shown, opened and resolved events lie 166 places apart,
+    // so each session's events reach Redis in different script calls (25 events each).
+    let app = spawn_app().await;
+    let sessions: Vec<String> = (0..166).map(|number| format!("s{number}")).collect();
+    let mut events = Vec::new();
+    for session in &sessions {
+        events.push(event(
+            "suggestions_shown",
+            session,
+            json!({"lesson_ids": ["l1", "l2"], "ts": milliseconds_ago(60)}),
+        ));
+    }
+    for session in &sessions {
+        events.push(lesson_event(
+            "lesson_opened",
+            session,
+            "l2",
+            milliseconds_ago(50),
+        ));
+    }
+    for session in &sessions {
+        events.push(session_event("resolved", session, milliseconds_ago(40)));
+    }
+
+    // Act
+    let first = app.record_events(&events).await;
+    let retry = app.record_events(&events).await;
+    let total = app.summary_total().await;
+
+    // Assert
+    assert_eq!(first["accepted"], 498, "{first}");
+    assert_eq!(retry["duplicates"], 498, "{retry}");
+    for (field, expected) in [
+        ("sessions", 166),
+        ("shown", 166),
+        ("opened", 166),
+        ("resolved", 166),
+        ("deflections", 166),
+    ] {
+        assert_eq!(total[field], expected, "{field}: {total}");
+    }
+    assert_eq!(app.lesson_figures("l2").await["deflections"], 166);
+}
+
+#[tokio::test]
 async fn the_same_event_id_twice_in_one_batch_counts_once() {
     // Arrange
     let app = spawn_app().await;
