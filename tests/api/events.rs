@@ -85,8 +85,9 @@ async fn a_retried_batch_is_answered_as_duplicates_and_counted_once() {
 #[tokio::test]
 async fn a_full_batch_spread_over_many_script_calls_attributes_and_dedupes_across_them() {
     // Arrange: 166 sessions whose shown, opened and resolved events lie 166 places apart,
-    // so each session's events reach Redis in different script calls (25 events each).
-    let app = spawn_app().await;
+    // so each session's events reach Redis in different script calls (25 events each,
+    // set here so the test keeps spanning calls whatever the default becomes).
+    let app = spawn_app_with(|settings| settings.events.events_per_script_call = 25).await;
     let sessions: Vec<String> = (0..166).map(|number| format!("s{number}")).collect();
     let mut events = Vec::new();
     for session in &sessions {
