@@ -12,10 +12,14 @@
 --                        is written, not from its slot, so time a request spends waiting
 --                        for a free connection is not counted (no coordinated-omission
 --                        correction); run with enough connections that one is always free.
+--   DEFLECT_LOAD_METHOD  GET sends the drafts file's second column as a request path
+--                        without a body, for a peer's query API (peer_tantivy_cli.sh);
+--                        default POST to /v1/suggest
 
 local drafts_path = os.getenv("DEFLECT_LOAD_DRAFTS") or "drafts.tsv"
 local api_key = os.getenv("DEFLECT_LOAD_KEY") or "demo-suggest-key"
 local rate_per_thread = tonumber(os.getenv("DEFLECT_LOAD_RATE") or "")
+local sends_paths = os.getenv("DEFLECT_LOAD_METHOD") == "GET"
 
 local thread_count = 0
 
@@ -40,16 +44,23 @@ function init(args)
   end
   -- Threads start far apart in the list so they do not send the same drafts together.
   next_body = ((thread_number or 0) * 7919) % #bodies + 1
-  wrk.method = "POST"
-  wrk.path = "/v1/suggest"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer " .. api_key
+  if sends_paths then
+    wrk.method = "GET"
+  else
+    wrk.method = "POST"
+    wrk.path = "/v1/suggest"
+    wrk.headers["Content-Type"] = "application/json"
+    wrk.headers["Authorization"] = "Bearer " .. api_key
+  end
 end
 
 function request()
-  local body = bodies[next_body]
+  local line = bodies[next_body]
   next_body = next_body % #bodies + 1
-  return wrk.format(nil, nil, nil, body)
+  if sends_paths then
+    return wrk.format(nil, line)
+  end
+  return wrk.format(nil, nil, nil, line)
 end
 
 if rate_per_thread and rate_per_thread > 0 then

@@ -377,6 +377,7 @@ fn score_segment(
     let scores = &mut buffer[..max_doc];
     let is_sparse = total_postings * SPARSE_POSTINGS_PER_DOCUMENT < max_doc as u64;
     let mut touched: Vec<DocId> = Vec::new();
+    let mut block_scores = BlockScores::default();
     for (postings, weight) in postings_by_term.iter_mut() {
         let TermPostings { blocks, fieldnorms } = postings;
         loop {
@@ -384,12 +385,19 @@ fn score_segment(
             if docs.is_empty() {
                 break;
             }
-            for (doc, term_freq) in docs.iter().zip(blocks.freqs()) {
-                let slot = &mut scores[*doc as usize];
-                if is_sparse && *slot == 0.0 {
-                    touched.push(*doc);
+            let block = block_scores.compute(weight, fieldnorms, docs, blocks.freqs());
+            if is_sparse {
+                for (doc, score) in docs.iter().zip(block) {
+                    let slot = &mut scores[*doc as usize];
+                    if *slot == 0.0 {
+                        touched.push(*doc);
+                    }
+                    *slot += score;
                 }
-                *slot += weight.score(fieldnorms.fieldnorm_id(*doc), *term_freq);
+            } else {
+                for (doc, score) in docs.iter().zip(block) {
+                    scores[*doc as usize] += score;
+                }
             }
             blocks.advance();
         }
@@ -432,6 +440,58 @@ fn score_segment(
         scores.fill(0.0);
     }
     Ok(())
+}
+
+/// The most postings one decoded block holds (tantivy's compression block).
+const POSTINGS_PER_BLOCK: usize = 128;
+
+/// Scores one decoded block of postings at a time, apart from adding them up.
+///
+/// Adding scores into the array goes document by document, but computing them does
+/// not: done for a whole block first, the division of BM25's saturation runs four lanes
+/// at a time instead of one posting at a time, where it was a third of all scoring.
+struct BlockScores {
+    length_norms: [Score; POSTINGS_PER_BLOCK],
+    scores: [Score; POSTINGS_PER_BLOCK],
+}
+
+impl Default for BlockScores {
+    fn default() -> BlockScores {
+        BlockScores {
+            length_norms: [0.0; POSTINGS_PER_BLOCK],
+            scores: [0.0; POSTINGS_PER_BLOCK],
+        }
+    }
+}
+
+impl BlockScores {
+    /// Returns the scores `weight` gives the postings `docs` and `term_freqs`, in order.
+    fn compute(
+        &mut self,
+        weight: &TermWeight,
+        fieldnorms: &FieldNormReader,
+        docs: &[DocId],
+        term_freqs: &[u32],
+    ) -> &[Score] {
+        debug_assert!(
+            docs.len() <= POSTINGS_PER_BLOCK,
+            "tantivy decodes 128 at a time"
+        );
+        let count = docs.len().min(POSTINGS_PER_BLOCK);
+        let length_norms = &mut self.length_norms[..count];
+        for (length_norm, doc) in length_norms.iter_mut().zip(docs) {
+            *length_norm = weight.length_norms[fieldnorms.fieldnorm_id(*doc) as usize];
+        }
+        let scores = &mut self.scores[..count];
+        for ((score, term_freq), length_norm) in
+            scores.iter_mut().zip(term_freqs).zip(&*length_norms)
+        {
+            // Through i32, which converts four at a time; a term frequency fits in one.
+            let term_freq = *term_freq as i32 as Score;
+            *score = weight.weight * (term_freq / (term_freq + length_norm));
+        }
+        scores
+    }
 }
 
 /// The largest score of a chunk (scores are never negative).
