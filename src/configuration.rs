@@ -60,6 +60,9 @@ pub struct ServerSettings {
 pub struct IndexSettings {
     pub path: PathBuf,
     pub writer_memory_mb: usize,
+    /// The writer's memory for offline loads (`deflect index`, `deflect eval`), which
+    /// run outside the server and end merged into one segment.
+    pub offline_writer_memory_mb: usize,
     pub writer_threads: usize,
     pub max_operations_per_commit: usize,
     pub bulk_batch_size: usize,
@@ -93,8 +96,13 @@ impl IndexSettings {
 
     /// Writer settings for offline loads (`deflect index`, `deflect eval`), where nobody
     /// waits for a commit before the whole load is in, and the load ends compacted.
+    ///
+    /// They get their own, larger memory: every segment flushed along the way is merged
+    /// again at the end, so fewer, larger segments save both the flushes and part of the
+    /// final merge (benches/BENCHMARKS.md, "Fifth run").
     pub fn offline_writer_options(&self) -> WriterOptions {
         WriterOptions {
+            memory_budget_bytes: self.offline_writer_memory_mb.max(15) * 1024 * 1024,
             max_operations_per_commit: usize::MAX,
             bulk_load: true,
             ..self.writer_options()
