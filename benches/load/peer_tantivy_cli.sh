@@ -14,7 +14,9 @@
 # The peer's index has title, summary and body, stored, with term frequencies and
 # tantivy's English stemmer, and no positions (deflect keeps none either). Its server
 # parses each query with tantivy's query parser over the three fields (OR), collects
-# the top 3 by BM25 and counts all matches, and returns the stored documents.
+# the top 3 by BM25 and counts all matches, and returns the stored documents. The typing
+# mix is sent once more without deflect's English stop words, which deflect itself scores
+# only for drafts with few content words.
 #
 # Environment: as run.sh (DEFLECT_LOAD_WORK, DEFLECT_LOAD_SECONDS,
 # DEFLECT_LOAD_DOCUMENTS), plus TANTIVY_CLI (default: `tantivy` on PATH).
@@ -54,9 +56,13 @@ cleanup() {
 trap cleanup EXIT
 
 # The peer's documents and its queries (kind, tab, request path), from deflect's files.
-python3 - "$catalog" "$drafts" "$peer/documents.json" "$peer/queries.tsv" <<'PYTHON'
+python3 - "$catalog" "$drafts" "$peer/documents.json" "$peer/queries.tsv" \
+  "$repo_root/index_schema/stopwords/en.txt" "$peer/queries-without-stop-words.tsv" <<'PYTHON'
 import json, re, sys, urllib.parse
-catalog, drafts, documents_out, queries_out = sys.argv[1:]
+catalog, drafts, documents_out, queries_out, stop_words_file, content_queries_out = sys.argv[1:]
+stop_words = {
+    line.strip() for line in open(stop_words_file) if line.strip() and not line.startswith("#")
+}
 with open(catalog) as source, open(documents_out, "w") as out:
     for line in source:
         document = json.loads(line)
@@ -65,15 +71,19 @@ with open(catalog) as source, open(documents_out, "w") as out:
             "summary": document.get("summary") or "",
             "body": document.get("body") or "",
         }) + "\n")
-with open(drafts) as source, open(queries_out, "w") as out:
+def write_query(out, kind, words):
+    if words:
+        out.write(f"{kind}\t/api/?q={urllib.parse.quote(' '.join(words))}&nhits=3\n")
+with open(drafts) as source, open(queries_out, "w") as out, \
+        open(content_queries_out, "w") as content_out:
     for line in source:
         kind, body = line.rstrip("\n").split("\t", 1)
         words = re.findall(r"[a-z0-9]+", json.loads(body)["text"].lower())
-        if words:
-            query = urllib.parse.quote(" ".join(words))
-            out.write(f"{kind}\t/api/?q={query}&nhits=3\n")
+        write_query(out, kind, words)
+        write_query(content_out, kind, [word for word in words if word not in stop_words])
 PYTHON
 grep -v '^long' "$peer/queries.tsv" >"$peer/typing-queries.tsv"
+grep -v '^long' "$peer/queries-without-stop-words.tsv" >"$peer/typing-queries-without-stop-words.tsv"
 
 # tantivy-cli asks for the schema field by field.
 field_answers() { printf '%s\nText\nY\nN\nY\nY\nY\nN\n' "$1"; }
@@ -120,4 +130,8 @@ scenario "full: saturation (2x32 conns)" "$peer/queries.tsv" "$seconds" -t2 -c32
 # kept-alive connection (see step 1) does not bound its rate.
 scenario "typing: saturation, no keep-alive (2x32)" "$peer/typing-queries.tsv" "$seconds" -t2 -c32 -H "Connection: close"
 scenario "typing: one typist, no keep-alive" "$peer/typing-queries.tsv" "$seconds" -t1 -c1 -H "Connection: close"
+# The same drafts without deflect's English stop words: deflect scores stop words only
+# for drafts with few content words, so this is the peer's cost for the words that decide.
+scenario "no stop words: saturation, no keep-alive" "$peer/typing-queries-without-stop-words.tsv" "$seconds" -t2 -c32 -H "Connection: close"
+scenario "no stop words: one typist, no keep-alive" "$peer/typing-queries-without-stop-words.tsv" "$seconds" -t1 -c1 -H "Connection: close"
 log "memory after load: $(awk '/^VmRSS:/ { printf "%d MiB", $2 / 1024 }' "/proc/$server_pid/status")"
