@@ -7,7 +7,7 @@
 # came from.
 #
 # Needs the `tantivy` binary of tantivy-cli 0.24 (tantivy 0.24):
-#   cargo install tantivy-cli --version 0.24.0 --locked --root /tmp/tantivy-cli
+#   cargo install tantivy-cli --version 0.24.0 --root /tmp/tantivy-cli
 #   TANTIVY_CLI=/tmp/tantivy-cli/bin/tantivy bash benches/load/peer_tantivy_cli.sh
 # and the catalog and drafts run.sh generates (it generates them when missing).
 #
