@@ -24,6 +24,8 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 load_dir="$repo_root/benches/load"
+# shellcheck source=benches/load/common.sh
+source "$load_dir/common.sh"
 work="${DEFLECT_LOAD_WORK:-$repo_root/target/bench-load}"
 seconds="${DEFLECT_LOAD_SECONDS:-20}"
 documents="${DEFLECT_LOAD_DOCUMENTS:-100000}"
@@ -32,8 +34,6 @@ catalog="$work/catalog-$documents.ndjson"
 drafts="$work/drafts-$documents.tsv"
 
 log() { printf '[peer %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
-now_ns() { date +%s%N; }
-elapsed_s() { awk -v start="$1" -v end="$(now_ns)" 'BEGIN { printf "%.2f", (end - start) / 1e9 }'; }
 
 command -v "$tantivy_cli" >/dev/null || {
   echo "tantivy-cli not found (TANTIVY_CLI=$tantivy_cli); see the top of this script" >&2
@@ -95,7 +95,7 @@ start="$(now_ns)"
   "$tantivy_cli" index -i "$peer/index" -f "$peer/documents.json" -t 2 >/dev/null 2>&1
 log "tantivy index: $documents documents in $(elapsed_s "$start") s, $(( $(tail -n1 "$peer/index-peak-kb") / 1024 )) MiB peak RSS; index $(du -sm "$peer/index" | cut -f1) MiB"
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 "$tantivy_cli" serve -i "$peer/index" --host 127.0.0.1 -p "$port" >"$peer/server.log" 2>&1 &
 server_pid=$!
 base_url="http://127.0.0.1:$port"
@@ -105,19 +105,11 @@ for _ in $(seq 1 100); do
 done
 log "server: pid $server_pid on $base_url; sample: $(curl -sf "$base_url$(sed -n '3p' "$peer/queries.tsv" | cut -f2)" | python3 -c 'import json, sys; a = json.load(sys.stdin); print("hits=%d of %d" % (len(a["hits"]), a["num_hits"]))')"
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; }
+# Runs one wrk scenario against the peer and logs its result: scenario NAME QUERIES SECONDS ARGS...
 scenario() {
-  local name="$1" queries="$2" duration="$3"
-  shift 3
-  local ticks_before output line requests cpu_ms
-  ticks_before="$(cpu_ticks)"
-  output="$(DEFLECT_LOAD_DRAFTS="$queries" DEFLECT_LOAD_METHOD=GET \
-    timeout "$((duration + 30))" wrk "$@" -d"${duration}s" --timeout 5s -s "$load_dir/suggest.lua" "$base_url")"
-  line="$(printf '%s\n' "$output" | grep '^DEFLECT_RESULT' | sed 's/^DEFLECT_RESULT //')"
-  requests="$(printf '%s\n' "$line" | tr ' ' '\n' | awk -F= '$1 == "requests" { print $2 }')"
-  cpu_ms="$(awk -v ticks="$(( $(cpu_ticks) - ticks_before ))" -v hz="$(getconf CLK_TCK)" -v requests="$requests" \
-    'BEGIN { printf "%.3f", (requests > 0 ? ticks * 1000 / hz / requests : 0) }')"
-  log "$(printf '%-34s' "$name") $line server_cpu_ms_per_request=$cpu_ms"
+  local name="$1"
+  shift
+  log "$(printf '%-34s' "$name") $(DEFLECT_LOAD_METHOD=GET measure_scenario "$@")"
 }
 
 DEFLECT_LOAD_DRAFTS="$peer/typing-queries.tsv" DEFLECT_LOAD_METHOD=GET \

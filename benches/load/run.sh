@@ -24,6 +24,8 @@ set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 load_dir="$repo_root/benches/load"
+# shellcheck source=benches/load/common.sh
+source "$load_dir/common.sh"
 cd "$repo_root"
 
 work="${DEFLECT_LOAD_WORK:-$repo_root/target/bench-load}"
@@ -35,8 +37,6 @@ mkdir -p "$work"
 results="$work/results.txt"
 
 log() { printf '%s\n' "$*" | tee -a "$results"; }
-now_ns() { date +%s%N; }
-elapsed_s() { awk -v start="$1" -v end="$(now_ns)" 'BEGIN { printf "%.2f", (end - start) / 1e9 }'; }
 
 server_pid=""
 index_dir=""
@@ -116,7 +116,7 @@ else
 fi
 log "deflect index: $documents documents in $(elapsed_s "$start") s, $index_peak; index $(du -sm "$index_dir" | cut -f1) MiB"
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(free_port)"
 export DEFLECT_SERVER__PORT="$port"
 base_url="http://127.0.0.1:$port"
 "$deflect" serve >"$work/server.log" 2>&1 &
@@ -143,10 +143,6 @@ memory() {
   awk '/^(VmRSS|VmHWM|RssAnon|RssFile):/ { printf "%s %d MiB  ", $1, $2 / 1024 }
        /^Threads:/ { printf "%s %d", $1, $2 }' "/proc/$server_pid/status"
 }
-cpu_ticks() {
-  awk '{ print $14 + $15 }' "/proc/$server_pid/stat"
-}
-ticks_per_second="$(getconf CLK_TCK)"
 
 sample="$(curl -sf --max-time 5 -H "Authorization: Bearer $api_key" -H 'Content-Type: application/json' \
   -d "$(sed -n '3p' "$drafts" | cut -f2)" "$base_url/v1/suggest")"
@@ -158,19 +154,10 @@ log "memory after warm-up: $(memory)"
 
 # Runs one wrk scenario and logs its DEFLECT_RESULT line: scenario NAME DRAFTS SECONDS ARGS...
 scenario() {
-  local name="$1" scenario_drafts="$2" duration="$3"
-  shift 3
-  local ticks_before output line ticks_used requests cpu_ms
-  ticks_before="$(cpu_ticks)"
-  output="$(DEFLECT_LOAD_DRAFTS="$scenario_drafts" DEFLECT_LOAD_KEY="$api_key" \
-    timeout "$((duration + 30))" wrk "$@" -d"${duration}s" --timeout 5s -s "$load_dir/suggest.lua" "$base_url")"
-  ticks_used="$(( $(cpu_ticks) - ticks_before ))"
-  line="$(printf '%s\n' "$output" | grep '^DEFLECT_RESULT' | sed 's/^DEFLECT_RESULT //')"
-  requests="$(printf '%s\n' "$line" | tr ' ' '\n' | awk -F= '$1 == "requests" { print $2 }')"
-  cpu_ms="$(awk -v ticks="$ticks_used" -v hz="$ticks_per_second" -v requests="$requests" \
-    'BEGIN { printf "%.3f", (requests > 0 ? ticks * 1000 / hz / requests : 0) }')"
-  log "$(printf '%-34s' "$name") $line server_cpu_ms_per_request=$cpu_ms"
-  last_line="$line"
+  local name="$1"
+  shift
+  last_line="$(DEFLECT_LOAD_KEY="$api_key" measure_scenario "$@")"
+  log "$(printf '%-34s' "$name") $last_line"
 }
 
 # Returns one field of the last scenario's result line.

@@ -1,0 +1,37 @@
+# Shared by run.sh and peer_tantivy_cli.sh (sourced, not run): timing, a free port, and
+# one wrk scenario against a server, so that deflect and its peer are measured the same
+# way.
+#
+# The sourcing script sets `load_dir` (this directory), `base_url` and `server_pid`
+# before calling `measure_scenario`.
+
+now_ns() { date +%s%N; }
+elapsed_s() { awk -v start="$1" -v end="$(now_ns)" 'BEGIN { printf "%.2f", (end - start) / 1e9 }'; }
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+server_cpu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$server_pid/stat"
+}
+
+# Runs wrk with suggest.lua for DURATION seconds, sending the drafts of DRAFTS, and prints
+# suggest.lua's result fields followed by the server's CPU time per request.
+# Usage: measure_scenario DRAFTS DURATION WRK_ARGS...
+# suggest.lua's other settings (DEFLECT_LOAD_KEY, DEFLECT_LOAD_RATE, DEFLECT_LOAD_METHOD)
+# pass through the environment.
+measure_scenario() {
+  local scenario_drafts="$1" duration="$2"
+  shift 2
+  local ticks_before output line requests ticks_used cpu_ms
+  ticks_before="$(server_cpu_ticks)"
+  output="$(DEFLECT_LOAD_DRAFTS="$scenario_drafts" \
+    timeout "$((duration + 30))" wrk "$@" -d"${duration}s" --timeout 5s -s "$load_dir/suggest.lua" "$base_url")"
+  ticks_used="$(( $(server_cpu_ticks) - ticks_before ))"
+  line="$(printf '%s\n' "$output" | grep '^DEFLECT_RESULT' | sed 's/^DEFLECT_RESULT //')"
+  requests="$(printf '%s\n' "$line" | tr ' ' '\n' | awk -F= '$1 == "requests" { print $2 }')"
+  cpu_ms="$(awk -v ticks="$ticks_used" -v hz="$(getconf CLK_TCK)" -v requests="$requests" \
+    'BEGIN { printf "%.3f", (requests > 0 ? ticks * 1000 / hz / requests : 0) }')"
+  printf '%s server_cpu_ms_per_request=%s\n' "$line" "$cpu_ms"
+}
