@@ -37,13 +37,17 @@ impl StoredDocument {
         indexed: &TantivyDocument,
         source_field: Field,
     ) -> Result<Option<StoredDocument>, IndexError> {
-        let Some(bytes) = indexed
-            .get_first(source_field)
-            .and_then(|value| value.as_bytes())
-        else {
+        let Some(value) = indexed.get_first(source_field) else {
             return Ok(None);
         };
-        let stored = serde_json::from_slice(bytes).map_err(|error| {
+        // A string since schema version 4; bytes before, which `deflect reindex` still
+        // reads when it rebuilds an older index.
+        let json = match (value.as_str(), value.as_bytes()) {
+            (Some(json), _) => json.as_bytes(),
+            (None, Some(bytes)) => bytes,
+            (None, None) => return Ok(None),
+        };
+        let stored = serde_json::from_slice(json).map_err(|error| {
             IndexError::Tantivy(tantivy::TantivyError::InternalError(format!(
                 "stored document is not valid JSON: {error}"
             )))
@@ -130,8 +134,8 @@ pub fn index_document(
         tenant: tenant.to_string(),
         document: document.clone(),
     };
-    let source = serde_json::to_vec(&stored).expect("a stored document always serializes");
-    indexed.add_bytes(fields.source, &source);
+    let source = serde_json::to_string(&stored).expect("a stored document always serializes");
+    indexed.add_text(fields.source, source);
     indexed
 }
 
@@ -167,4 +171,60 @@ fn truncate_at_char_boundary(text: &mut String, max_bytes: usize) {
         end -= 1;
     }
     text.truncate(end);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::DocumentInput;
+    use crate::search::schema::ContentSchema;
+
+    fn stored_json() -> String {
+        let input = DocumentInput {
+            id: Some(serde_json::json!("reset-password")),
+            title: Some("Reset your password".to_owned()),
+            body: Some("Open the settings.".to_owned()),
+            ..DocumentInput::default()
+        };
+        let stored = StoredDocument {
+            tenant: "acme".to_owned(),
+            document: ContentDocument::parse(input, None).unwrap(),
+        };
+        serde_json::to_string(&stored).unwrap()
+    }
+
+    #[test]
+    fn the_stored_document_is_read_back_from_the_string_it_is_stored_as() {
+        let fields = ContentSchema::bundled().fields;
+        let tenant = TenantId::parse("acme").unwrap();
+        let input = DocumentInput {
+            id: Some(serde_json::json!("reset-password")),
+            title: Some("Reset your password".to_owned()),
+            ..DocumentInput::default()
+        };
+        let document = ContentDocument::parse(input, None).unwrap();
+
+        let indexed = index_document(&fields, &tenant, &document);
+
+        let stored = StoredDocument::from_indexed(&indexed, fields.source)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.tenant, "acme");
+        assert_eq!(stored.document.id, document.id);
+    }
+
+    #[test]
+    fn a_document_stored_as_bytes_by_schema_version_3_is_still_read_for_reindexing() {
+        let fields = ContentSchema::bundled().fields;
+        let mut older = TantivyDocument::default();
+        older.add_bytes(fields.source, stored_json().as_bytes());
+
+        let stored = StoredDocument::from_indexed(&older, fields.source)
+            .unwrap()
+            .unwrap();
+
+        assert_eq!(stored.tenant, "acme");
+        assert_eq!(stored.document.title, "Reset your password");
+        assert_eq!(stored.body_text(), "Open the settings.");
+    }
 }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::term_list::TERM_LIST_TOKENIZER;
 use tantivy::schema::{
-    BytesOptions, DateOptions, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
-    FAST, INDEXED, STORED, STRING,
+    DateOptions, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED,
+    STORED, STRING,
 };
 
 const SCHEMA_DESCRIPTION: &str = include_str!("../../index_schema/schema.toml");
@@ -120,7 +120,9 @@ impl ContentSchema {
                     builder.add_date_field(&field.name, options);
                 }
                 FieldType::Stored => {
-                    builder.add_bytes_field(&field.name, BytesOptions::default() | STORED);
+                    // A string, not bytes: tantivy reads a stored bytes value back one
+                    // byte at a time, a string in one piece.
+                    builder.add_text_field(&field.name, STORED);
                 }
             }
         }
