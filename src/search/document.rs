@@ -179,30 +179,21 @@ mod tests {
     use crate::domain::DocumentInput;
     use crate::search::schema::ContentSchema;
 
-    fn stored_json() -> String {
+    fn reset_password_article() -> ContentDocument {
         let input = DocumentInput {
             id: Some(serde_json::json!("reset-password")),
             title: Some("Reset your password".to_owned()),
             body: Some("Open the settings.".to_owned()),
             ..DocumentInput::default()
         };
-        let stored = StoredDocument {
-            tenant: "acme".to_owned(),
-            document: ContentDocument::parse(input, None).unwrap(),
-        };
-        serde_json::to_string(&stored).unwrap()
+        ContentDocument::parse(input, None).unwrap()
     }
 
     #[test]
     fn the_stored_document_is_read_back_from_the_string_it_is_stored_as() {
         let fields = ContentSchema::bundled().fields;
         let tenant = TenantId::parse("acme").unwrap();
-        let input = DocumentInput {
-            id: Some(serde_json::json!("reset-password")),
-            title: Some("Reset your password".to_owned()),
-            ..DocumentInput::default()
-        };
-        let document = ContentDocument::parse(input, None).unwrap();
+        let document = reset_password_article();
 
         let indexed = index_document(&fields, &tenant, &document);
 
@@ -211,13 +202,21 @@ mod tests {
             .unwrap();
         assert_eq!(stored.tenant, "acme");
         assert_eq!(stored.document.id, document.id);
+        assert_eq!(stored.body_text(), "Open the settings.");
     }
 
     #[test]
     fn a_document_stored_as_bytes_by_schema_version_3_is_still_read_for_reindexing() {
         let fields = ContentSchema::bundled().fields;
+        let stored_by_version_3 = StoredDocument {
+            tenant: "acme".to_owned(),
+            document: reset_password_article(),
+        };
         let mut older = TantivyDocument::default();
-        older.add_bytes(fields.source, stored_json().as_bytes());
+        older.add_bytes(
+            fields.source,
+            &serde_json::to_vec(&stored_by_version_3).unwrap(),
+        );
 
         let stored = StoredDocument::from_indexed(&older, fields.source)
             .unwrap()
