@@ -83,11 +83,16 @@ impl SearchSettings {
     }
 }
 
+/// Returns a writer memory setting in bytes, raised to the 15 MiB tantivy needs at least.
+fn writer_memory_bytes(mebibytes: usize) -> usize {
+    mebibytes.max(15) * 1024 * 1024
+}
+
 impl IndexSettings {
     /// Writer settings for the service: commits bounded by `max_operations_per_commit`.
     pub fn writer_options(&self) -> WriterOptions {
         WriterOptions {
-            memory_budget_bytes: self.writer_memory_mb.max(15) * 1024 * 1024,
+            memory_budget_bytes: writer_memory_bytes(self.writer_memory_mb),
             threads: self.writer_threads,
             max_operations_per_commit: self.max_operations_per_commit,
             bulk_load: false,
@@ -102,7 +107,7 @@ impl IndexSettings {
     /// final merge (benches/BENCHMARKS.md, "Fifth run").
     pub fn offline_writer_options(&self) -> WriterOptions {
         WriterOptions {
-            memory_budget_bytes: self.offline_writer_memory_mb.max(15) * 1024 * 1024,
+            memory_budget_bytes: writer_memory_bytes(self.offline_writer_memory_mb),
             max_operations_per_commit: usize::MAX,
             bulk_load: true,
             ..self.writer_options()

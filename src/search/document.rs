@@ -42,10 +42,12 @@ impl StoredDocument {
         };
         // A string since schema version 4; bytes before, which `deflect reindex` still
         // reads when it rebuilds an older index.
-        let json = match (value.as_str(), value.as_bytes()) {
-            (Some(json), _) => json.as_bytes(),
-            (None, Some(bytes)) => bytes,
-            (None, None) => return Ok(None),
+        let Some(json) = value
+            .as_str()
+            .map(str::as_bytes)
+            .or_else(|| value.as_bytes())
+        else {
+            return Ok(None);
         };
         let stored = serde_json::from_slice(json).map_err(|error| {
             IndexError::Tantivy(tantivy::TantivyError::InternalError(format!(
