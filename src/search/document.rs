@@ -1,6 +1,8 @@
 //! Turns a validated content document into the tantivy document that indexes it, and
 //! reads back what was stored.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use tantivy::schema::{Field, Value};
 use tantivy::TantivyDocument;
@@ -12,7 +14,7 @@ use super::terms::{document_key, scope_of};
 use crate::domain::{ContentDocument, TenantId};
 use crate::text::analysis::{fold, for_each_word, Analyzer};
 use crate::text::language::{primary_subtag, Language};
-use crate::text::normalizer::normalize_content_text;
+use crate::text::normalizer::{head, normalize_content_text};
 
 /// How much of a body is analysed and kept for snippets; the rest of a very long
 /// document adds cost without helping anyone find it.
@@ -57,25 +59,32 @@ impl StoredDocument {
         Ok(Some(stored))
     }
 
-    /// Returns the body as plain text, exactly as it was indexed.
-    pub fn body_text(&self) -> String {
+    /// Returns the body as plain text, exactly as it was indexed: borrowed from the
+    /// document when it needs no cleaning (a plain-text body), as it does for each hit.
+    pub fn body_text(&self) -> Cow<'_, str> {
         plain_body_text(&self.document)
     }
 }
 
-fn plain_body_text(document: &ContentDocument) -> String {
+fn plain_body_text(document: &ContentDocument) -> Cow<'_, str> {
     let Some(body) = document.body.as_deref() else {
-        return String::new();
+        return Cow::Borrowed("");
     };
     // A body with sections is clean text already, and their offsets point into it as
     // it is.
-    let mut body_text = if document.sections.is_some() {
-        body.to_owned()
+    let body_text = if document.sections.is_some() {
+        Cow::Borrowed(body)
     } else {
         normalize_content_text(body)
     };
-    truncate_at_char_boundary(&mut body_text, MAX_INDEXED_BODY_BYTES);
-    body_text
+    match body_text {
+        Cow::Borrowed(text) => Cow::Borrowed(head(text, MAX_INDEXED_BODY_BYTES)),
+        Cow::Owned(mut text) => {
+            let kept = head(&text, MAX_INDEXED_BODY_BYTES).len();
+            text.truncate(kept);
+            Cow::Owned(text)
+        }
+    }
 }
 
 /// Returns the tantivy document for `document` of `tenant`.
@@ -111,7 +120,7 @@ pub fn index_document(
     for (field, text) in [
         (fields.title, document.title.as_str()),
         (fields.summary, summary_text.as_str()),
-        (fields.body, body_text.as_str()),
+        (fields.body, body_text.as_ref()),
     ] {
         let mut terms = TermList::default();
         analyzer.for_each_term_and_pair(
@@ -162,17 +171,6 @@ fn prefix_list(scope: &str, texts: &[&str]) -> TermList {
         });
     }
     prefixes
-}
-
-fn truncate_at_char_boundary(text: &mut String, max_bytes: usize) {
-    if text.len() <= max_bytes {
-        return;
-    }
-    let mut end = max_bytes;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
 }
 
 #[cfg(test)]

@@ -438,7 +438,7 @@ impl ContentSearcher {
                 .as_deref()
                 .unwrap_or(&stored.document.title)
         } else {
-            body_text.as_str()
+            body_text.as_ref()
         };
         let passage = best_passage(snippet_source, analyzer, &targets);
         let section = match (&stored.document.sections, passage.first_match_offset) {

@@ -5,6 +5,7 @@
 //! word being typed (a prefix), so it cuts its own passages.
 
 use crate::text::analysis::{fold, Analyzer};
+use crate::text::normalizer::head;
 
 /// Words in a snippet.
 const SNIPPET_WORDS: usize = 30;
@@ -101,7 +102,8 @@ pub struct Snippet {
 /// earliest on ties), or its start when nothing matches.
 pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>) -> Snippet {
     let scanned = head(text, MAX_SCANNED_BYTES);
-    let mut words: Vec<(usize, usize, Option<usize>)> = Vec::new();
+    // About one word per six bytes of prose: sized once instead of grown a few times.
+    let mut words: Vec<(usize, usize, Option<usize>)> = Vec::with_capacity(scanned.len() / 6 + 1);
     let initials = TermInitials::of(targets.terms);
     crate::text::analysis::for_each_word(scanned, |word| {
         let target = targets.target_of(analyzer, &initials, word.surface);
@@ -196,17 +198,6 @@ pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>)
         html,
         first_match_offset,
     }
-}
-
-fn head(text: &str, max_bytes: usize) -> &str {
-    if text.len() <= max_bytes {
-        return text;
-    }
-    let mut end = max_bytes;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 #[cfg(test)]

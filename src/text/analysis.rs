@@ -37,7 +37,77 @@ pub struct Word<'text> {
 /// A word is a run of letters and digits; an apostrophe between two letters joins
 /// (`don't` is one word). Each CJK ideograph or kana is a word of its own, since those
 /// scripts do not separate words with spaces.
+///
+/// This runs over every document indexed and every hit's body for its snippet, so
+/// ASCII, nearly every byte of most catalogs, is read a byte at a time without decoding
+/// characters; everything else goes through the definition of
+/// [`for_each_word_slowly`], which the tests check it against.
 pub fn for_each_word<'text>(text: &'text str, mut on_word: impl FnMut(Word<'text>)) {
+    let bytes = text.as_bytes();
+    let mut word_start: Option<usize> = None;
+    let mut offset = 0;
+    while offset < bytes.len() {
+        let byte = bytes[offset];
+        if byte.is_ascii_alphanumeric() {
+            word_start.get_or_insert(offset);
+            offset += 1;
+            while offset < bytes.len() && bytes[offset].is_ascii_alphanumeric() {
+                offset += 1;
+            }
+            continue;
+        }
+        if byte.is_ascii() {
+            // A space or punctuation: ends the word unless it is a joining apostrophe.
+            let joins = byte == b'\''
+                && word_start.is_some()
+                && is_joining_apostrophe('\'', &text[offset + 1..]);
+            if !joins {
+                if let Some(start) = word_start.take() {
+                    emit_word(text, start, offset, &mut on_word);
+                }
+            }
+            offset += 1;
+            continue;
+        }
+        let character = text[offset..].chars().next().unwrap_or_default();
+        let next_offset = offset + character.len_utf8();
+        if is_cjk(character) {
+            if let Some(start) = word_start.take() {
+                emit_word(text, start, offset, &mut on_word);
+            }
+            on_word(Word {
+                surface: &text[offset..next_offset],
+                offset_from: offset,
+                offset_to: next_offset,
+            });
+        } else if character.is_alphanumeric() {
+            word_start.get_or_insert(offset);
+        } else if !(word_start.is_some() && is_joining_apostrophe(character, &text[next_offset..]))
+        {
+            if let Some(start) = word_start.take() {
+                emit_word(text, start, offset, &mut on_word);
+            }
+        }
+        offset = next_offset;
+    }
+    if let Some(start) = word_start {
+        emit_word(text, start, text.len(), &mut on_word);
+    }
+}
+
+/// Returns whether `character`, right after a letter or digit, joins the word it ends
+/// with the one starting `rest`.
+fn is_joining_apostrophe(character: char, rest: &str) -> bool {
+    matches!(character, '\'' | '’')
+        && rest
+            .chars()
+            .next()
+            .is_some_and(|next| next.is_alphabetic() && !is_cjk(next))
+}
+
+/// The character-by-character definition [`for_each_word`] must agree with.
+#[cfg(test)]
+fn for_each_word_slowly<'text>(text: &'text str, mut on_word: impl FnMut(Word<'text>)) {
     let mut word_start: Option<usize> = None;
     let mut characters = text.char_indices().peekable();
     while let Some((offset, character)) = characters.next() {
@@ -81,7 +151,8 @@ fn emit_word<'text>(
     on_word: &mut impl FnMut(Word<'text>),
 ) {
     let surface = &text[start..end];
-    if surface.chars().count() > MAX_WORD_CHARS {
+    // A word has no more characters than bytes: only long ones need counting.
+    if surface.len() > MAX_WORD_CHARS && surface.chars().count() > MAX_WORD_CHARS {
         return;
     }
     on_word(Word {
@@ -437,7 +508,23 @@ mod tests {
         assert_eq!(surfaces, ["密", "码", "重", "置", "help"]);
     }
 
+    /// A word with what it borrows copied, to compare two splitters' words.
+    fn owned(word: Word<'_>) -> (String, usize, usize) {
+        (word.surface.to_owned(), word.offset_from, word.offset_to)
+    }
+
     proptest::proptest! {
+        #[test]
+        fn the_fast_word_splitter_agrees_with_its_definition(
+            text in "[a-zA-Z0-9 '’.,\\-éßÜ密码ー٣\n\u{200B}]{0,60}"
+        ) {
+            let mut fast = Vec::new();
+            for_each_word(&text, |word| fast.push(owned(word)));
+            let mut slow = Vec::new();
+            for_each_word_slowly(&text, |word| slow.push(owned(word)));
+            proptest::prop_assert_eq!(fast, slow);
+        }
+
         #[test]
         fn the_ascii_fast_path_folds_like_the_unicode_one(word in "[ -~]{0,24}") {
             proptest::prop_assert_eq!(fold(&word), fold_unicode(&word));

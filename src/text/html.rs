@@ -4,9 +4,12 @@
 //! Search needs the words, not the tags; block-level tags become line breaks so that
 //! headings and list items stay separate sentences.
 
+use std::borrow::Cow;
+
 /// Returns `input` with tags removed, `<script>`/`<style>` contents dropped and entities
-/// decoded. Text without a `<` is returned unchanged (the common case for drafts).
-pub fn strip_html(input: &str) -> String {
+/// decoded. Text without a `<` or `&` is returned as it is, uncopied (the common case for
+/// drafts, and for the body of every hit a plain-text catalog returns).
+pub fn strip_html(input: &str) -> Cow<'_, str> {
     if !input.contains('<') {
         return decode_entities_if_any(input);
     }
@@ -50,14 +53,17 @@ pub fn strip_html(input: &str) -> String {
         }
     }
     text.push_str(rest);
-    decode_entities_if_any(&text)
+    if text.contains('&') {
+        return Cow::Owned(html_escape::decode_html_entities(&text).into_owned());
+    }
+    Cow::Owned(text)
 }
 
-fn decode_entities_if_any(text: &str) -> String {
+fn decode_entities_if_any(text: &str) -> Cow<'_, str> {
     if text.contains('&') {
-        html_escape::decode_html_entities(text).into_owned()
+        html_escape::decode_html_entities(text)
     } else {
-        text.to_owned()
+        Cow::Borrowed(text)
     }
 }
 

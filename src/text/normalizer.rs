@@ -5,6 +5,8 @@
 //! should reach the query builder, and a pasted megabyte must cost no more than a long
 //! draft: the input is cut to a fixed budget before any other work is done.
 
+use std::borrow::Cow;
+
 use super::html::strip_html;
 
 /// How much raw input is looked at, at most. Everything past it is ignored unread.
@@ -46,20 +48,31 @@ pub fn normalize_draft(raw: &str, max_chars: usize) -> NormalizedDraft {
 }
 
 /// Normalizes content text (article bodies) for indexing: markup removed, whitespace
-/// collapsed, no quote or signature heuristics.
-pub fn normalize_content_text(raw: &str) -> String {
-    collapse_whitespace(&strip_html(raw))
+/// collapsed, no quote or signature heuristics. Text that is normal already (a plain-text
+/// body, every time it is a hit) is returned as it is, uncopied.
+pub fn normalize_content_text(raw: &str) -> Cow<'_, str> {
+    match strip_html(raw) {
+        Cow::Borrowed(plain) if is_collapsed(plain) => Cow::Borrowed(plain),
+        stripped => Cow::Owned(collapse_whitespace(&stripped)),
+    }
 }
 
 fn truncate_to_bytes(text: &str, max_bytes: usize) -> (&str, bool) {
+    let kept = head(text, max_bytes);
+    (kept, kept.len() < text.len())
+}
+
+/// Returns the longest start of `text` of at most `max_bytes` bytes that ends on a
+/// character boundary.
+pub fn head(text: &str, max_bytes: usize) -> &str {
     if text.len() <= max_bytes {
-        return (text, false);
+        return text;
     }
     let mut end = max_bytes;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    (&text[..end], true)
+    &text[..end]
 }
 
 fn truncate_to_chars(text: &str, max_chars: usize) -> (String, bool) {
@@ -200,6 +213,24 @@ fn collapse_whitespace(text: &str) -> String {
     collapsed
 }
 
+/// Returns whether [`collapse_whitespace`] would return `text` unchanged, looking at
+/// ASCII only: visible characters and single spaces between them. Anything else
+/// (another whitespace, a control or a non-ASCII character) answers false, and the
+/// text takes the full path.
+fn is_collapsed(text: &str) -> bool {
+    let mut after_space = true;
+    for byte in text.bytes() {
+        if byte.is_ascii_graphic() {
+            after_space = false;
+        } else if byte == b' ' && !after_space {
+            after_space = true;
+        } else {
+            return false;
+        }
+    }
+    text.is_empty() || !after_space
+}
+
 /// The character-by-character definition the fast path must agree with.
 #[cfg(test)]
 fn collapse_whitespace_slowly(text: &str) -> String {
@@ -287,6 +318,34 @@ mod tests {
         #[test]
         fn whitespace_is_collapsed_as_character_by_character(raw in "[ a-z.\t\n\u{0}-\u{1f}\u{7f}\u{a0}\u{200b}\u{202e}\u{3000}é漢]{0,200}") {
             prop_assert_eq!(collapse_whitespace(&raw), collapse_whitespace_slowly(&raw));
+        }
+
+        #[test]
+        fn text_is_taken_as_collapsed_exactly_when_collapsing_leaves_it_as_it_is(
+            raw in " ?([a-z.]{1,4} ){0,6}[a-z.]{0,3}( |\t|\n|\u{0}|\u{7f}|\u{a0}|é)?"
+        ) {
+            // Non-ASCII text always takes the full path, even when it is normal.
+            let is_normal_ascii = raw.is_ascii() && collapse_whitespace_slowly(&raw) == raw;
+            prop_assert_eq!(is_collapsed(&raw), is_normal_ascii);
+        }
+    }
+
+    #[test]
+    fn plain_content_text_is_not_copied_and_other_text_is_normalized() {
+        let plain = "Open Settings, then Billing.";
+        assert!(matches!(normalize_content_text(plain), Cow::Borrowed(text) if text == plain));
+        for (raw, normal) in [
+            ("Open  Settings", "Open Settings"),
+            (" Open Settings", "Open Settings"),
+            ("Open Settings\n", "Open Settings"),
+            ("Open &amp; close", "Open & close"),
+            ("<p>Open</p> Settings", "Open Settings"),
+            (
+                "Öffnen Sie\u{a0}die Einstellungen",
+                "Öffnen Sie die Einstellungen",
+            ),
+        ] {
+            assert_eq!(normalize_content_text(raw), normal);
         }
     }
 }

@@ -60,7 +60,8 @@ pub fn html_to_sectioned_text(html: &str) -> SectionedText {
             &normalize_content_text(&html[rest_start..whole.start()]),
         );
         rest_start = whole.end();
-        let title = normalize_content_text(heading.get(3).map_or("", |inner| inner.as_str()));
+        let title =
+            normalize_content_text(heading.get(3).map_or("", |inner| inner.as_str())).into_owned();
         if title.is_empty() {
             continue;
         }
