@@ -1,6 +1,6 @@
-# Shared by run.sh and peer_tantivy_cli.sh (sourced, not run): timing, a free port, and
-# one wrk scenario against a server, so that deflect and its peer are measured the same
-# way.
+# Shared by run.sh, compare.sh and peer_tantivy_cli.sh (sourced, not run): timing, a free
+# port, waiting for readiness and one wrk scenario against a server, so that deflect and
+# its peer are measured the same way.
 #
 # The sourcing script sets `load_dir` (this directory), `base_url` and `server_pid`
 # before calling `measure_scenario`.
@@ -10,6 +10,33 @@ elapsed_s() { awk -v start="$1" -v end="$(now_ns)" 'BEGIN { printf "%.2f", (end 
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts `BINARY serve` on a free loopback port, its output in LOG_FILE, and sets
+# `base_url` and `server_pid`. Usage: start_server BINARY LOG_FILE
+start_server() {
+  local port
+  port="$(free_port)"
+  export DEFLECT_SERVER__PORT="$port"
+  base_url="http://127.0.0.1:$port"
+  "$1" serve >"$2" 2>&1 &
+  server_pid=$!
+}
+
+# Waits up to 60 s for `deflect serve` at $base_url (pid $server_pid) to answer /readyz;
+# on failure prints LOG_FILE and returns 1. Usage: wait_until_ready LOG_FILE
+wait_until_ready() {
+  local log_file="$1"
+  for _ in $(seq 1 300); do
+    if curl -sf --max-time 1 "$base_url/readyz" >/dev/null 2>&1; then
+      return 0
+    fi
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  echo "the server did not become ready; its log:" >&2
+  cat "$log_file" >&2
+  return 1
 }
 
 server_cpu_ticks() {

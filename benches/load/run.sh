@@ -116,26 +116,8 @@ else
 fi
 log "deflect index: $documents documents in $(elapsed_s "$start") s, $index_peak; index $(du -sm "$index_dir" | cut -f1) MiB"
 
-port="$(free_port)"
-export DEFLECT_SERVER__PORT="$port"
-base_url="http://127.0.0.1:$port"
-"$deflect" serve >"$work/server.log" 2>&1 &
-server_pid=$!
-
-ready=false
-for _ in $(seq 1 300); do
-  if curl -sf --max-time 1 "$base_url/readyz" >/dev/null 2>&1; then
-    ready=true
-    break
-  fi
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.2
-done
-if ! $ready; then
-  echo "the server did not become ready; its log:" >&2
-  cat "$work/server.log" >&2
-  exit 1
-fi
+start_server "$deflect" "$work/server.log"
+wait_until_ready "$work/server.log"
 log "server: pid $server_pid on $base_url, $(curl -sf --max-time 2 "$base_url/readyz")"
 
 # VmRSS counts the mapped index pages (RssFile) as well as the heap (RssAnon).
