@@ -77,10 +77,10 @@ fn plain_body_text(document: &ContentDocument) -> Cow<'_, str> {
     } else {
         normalize_content_text(body)
     };
+    let kept = head(&body_text, MAX_INDEXED_BODY_BYTES).len();
     match body_text {
-        Cow::Borrowed(text) => Cow::Borrowed(head(text, MAX_INDEXED_BODY_BYTES)),
+        Cow::Borrowed(text) => Cow::Borrowed(&text[..kept]),
         Cow::Owned(mut text) => {
-            let kept = head(&text, MAX_INDEXED_BODY_BYTES).len();
             text.truncate(kept);
             Cow::Owned(text)
         }

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 /// drafts, and for the body of every hit a plain-text catalog returns).
 pub fn strip_html(input: &str) -> Cow<'_, str> {
     if !input.contains('<') {
-        return decode_entities_if_any(input);
+        return decode_entities_if_any(Cow::Borrowed(input));
     }
     let mut text = String::with_capacity(input.len());
     let mut rest = input;
@@ -53,18 +53,14 @@ pub fn strip_html(input: &str) -> Cow<'_, str> {
         }
     }
     text.push_str(rest);
-    if text.contains('&') {
-        return Cow::Owned(html_escape::decode_html_entities(&text).into_owned());
-    }
-    Cow::Owned(text)
+    decode_entities_if_any(Cow::Owned(text))
 }
 
-fn decode_entities_if_any(text: &str) -> Cow<'_, str> {
-    if text.contains('&') {
-        html_escape::decode_html_entities(text)
-    } else {
-        Cow::Borrowed(text)
+fn decode_entities_if_any(text: Cow<'_, str>) -> Cow<'_, str> {
+    if !text.contains('&') {
+        return text;
     }
+    Cow::Owned(html_escape::decode_html_entities(&text).into_owned())
 }
 
 fn looks_like_tag(tag: &str) -> bool {

@@ -51,10 +51,10 @@ pub fn normalize_draft(raw: &str, max_chars: usize) -> NormalizedDraft {
 /// collapsed, no quote or signature heuristics. Text that is normal already (a plain-text
 /// body, every time it is a hit) is returned as it is, uncopied.
 pub fn normalize_content_text(raw: &str) -> Cow<'_, str> {
-    match strip_html(raw) {
-        Cow::Borrowed(plain) if is_collapsed(plain) => Cow::Borrowed(plain),
-        stripped => Cow::Owned(collapse_whitespace(&stripped)),
+    if is_plain_and_collapsed(raw) {
+        return Cow::Borrowed(raw);
     }
+    Cow::Owned(collapse_whitespace(&strip_html(raw)))
 }
 
 fn truncate_to_bytes(text: &str, max_bytes: usize) -> (&str, bool) {
@@ -213,14 +213,15 @@ fn collapse_whitespace(text: &str) -> String {
     collapsed
 }
 
-/// Returns whether [`collapse_whitespace`] would return `text` unchanged, looking at
-/// ASCII only: visible characters and single spaces between them. Anything else
-/// (another whitespace, a control or a non-ASCII character) answers false, and the
-/// text takes the full path.
-fn is_collapsed(text: &str) -> bool {
+/// Returns whether neither [`strip_html`] nor [`collapse_whitespace`] would change
+/// `text`, in one pass, looking at ASCII only: visible characters other than `<` and `&`
+/// (markup and entities), and single spaces between them. Anything else (another
+/// whitespace, a control or a non-ASCII character) answers false, and the text takes the
+/// full path.
+fn is_plain_and_collapsed(text: &str) -> bool {
     let mut after_space = true;
     for byte in text.bytes() {
-        if byte.is_ascii_graphic() {
+        if byte.is_ascii_graphic() && byte != b'<' && byte != b'&' {
             after_space = false;
         } else if byte == b' ' && !after_space {
             after_space = true;
@@ -326,7 +327,7 @@ mod tests {
         ) {
             // Non-ASCII text always takes the full path, even when it is normal.
             let is_normal_ascii = raw.is_ascii() && collapse_whitespace_slowly(&raw) == raw;
-            prop_assert_eq!(is_collapsed(&raw), is_normal_ascii);
+            prop_assert_eq!(is_plain_and_collapsed(&raw), is_normal_ascii);
         }
     }
 
