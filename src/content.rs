@@ -203,7 +203,7 @@ impl ContentStore {
     /// in one commit: all of them become searchable together, or (when the commit fails)
     /// none does. With a content log, they are appended to it in bounded entries
     /// (`content_log.max_changes_per_entry`, `max_entry_bytes`; see `content_log/append.rs`)
-    /// and every instance applies each entry in one commit, so a large write becomes
+    /// and every instance applies each entry whole in one commit, so a large write becomes
     /// visible in several steps; when the log fails between entries, the entries appended
     /// stand (the error says so) and running the write again is idempotent. The call
     /// returns once this instance applied the last entry.
@@ -241,11 +241,12 @@ impl ContentStore {
         Ok(())
     }
 
-    /// Applies an entry read from the content log and records its position.
-    pub async fn apply_logged(&self, entry: LogEntry) -> Result<(), StoreError> {
+    /// Applies entries read from the content log, in one commit that records the last
+    /// one's position (see [`apply_entries_to_generation`]).
+    pub async fn apply_logged(&self, entries: Vec<LogEntry>) -> Result<(), StoreError> {
         let _write = self.write_gate.read().await;
         let served = self.serving.current();
-        apply_to_generation(&served, &entry.tenant, entry.changes, Some(entry.position)).await
+        apply_entries_to_generation(&served, entries).await
     }
 
     /// Deletes document `id` of `tenant`; returns whether it existed.
@@ -319,11 +320,45 @@ pub(crate) async fn apply_to_generation(
     changes: Vec<ContentChange>,
     log_position: Option<LogPosition>,
 ) -> Result<(), StoreError> {
+    apply_batches_to_generation(generation, vec![(tenant.clone(), changes)], log_position).await
+}
+
+/// Applies `entries` read from the content log to `generation`, in their order, in one
+/// commit that records the last entry's position; returns once they are searchable there.
+/// Every entry still becomes visible whole. One commit per read rather than per entry:
+/// a commit (a new segment, its files synced) can take longer than other instances take
+/// to append an entry, and an instance committing entry by entry would then fall further
+/// behind the log the longer it follows it.
+pub(crate) async fn apply_entries_to_generation(
+    generation: &ServedGeneration,
+    entries: Vec<LogEntry>,
+) -> Result<(), StoreError> {
+    let Some(last_position) = entries.iter().map(|entry| entry.position).max() else {
+        return Ok(());
+    };
+    let batches = entries
+        .into_iter()
+        .map(|entry| (entry.tenant, entry.changes))
+        .collect();
+    apply_batches_to_generation(generation, batches, Some(last_position)).await
+}
+
+/// Applies each batch of changes to its tenant's documents, batch after batch, in one
+/// commit that records `log_position`.
+async fn apply_batches_to_generation(
+    generation: &ServedGeneration,
+    batches: Vec<(TenantId, Vec<ContentChange>)>,
+    log_position: Option<LogPosition>,
+) -> Result<(), StoreError> {
     let index = generation.index.clone();
-    let tenant_for_analysis = tenant.clone();
-    let operations =
-        spawn_blocking_in_span(move || change_operations(&index, &tenant_for_analysis, changes))
-            .await?;
+    let operations = spawn_blocking_in_span(move || {
+        let mut operations = Vec::new();
+        for (tenant, changes) in batches {
+            operations.extend(change_operations(&index, &tenant, changes));
+        }
+        operations
+    })
+    .await?;
     writer_of(generation)?
         .apply_at(operations, log_position)
         .await?;

@@ -25,7 +25,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tantivy::TantivyDocument;
 
-use crate::content::{apply_to_generation, upsert_operations, ContentStore, StoreError};
+use crate::content::{apply_entries_to_generation, upsert_operations, ContentStore, StoreError};
 use crate::content_log::life::PositionVerdict;
 use crate::content_log::{ContentLog, ContentLogError};
 use crate::demo::demo_documents;
@@ -490,19 +490,27 @@ pub enum CatchUp {
     LifeChanged,
 }
 
-/// Applies to `generation` every change the content log holds after `from`, in order,
-/// each batch committed with its position. After every read it checks that the stream
-/// was not trimmed past the position it read from: trimming only moves forward, so when
-/// nothing after that position is trimmed after the read, the read started right after
-/// it and skipped nothing. Otherwise the catch-up stops with [`CatchUp::TrimmedPast`]
-/// instead of silently skipping the changes that are gone.
+/// Applies to `generation` every change the content log holds after `from` up to its
+/// head when the catch-up starts, in order, each read committed with its last position.
+/// The head is a fixed goal: other instances may append for as long as the catch-up
+/// runs, and a catch-up that chased the moving end of the log would never finish while
+/// they append faster than this instance commits. What comes after the goal is the
+/// follower's. After every read it checks that the stream was not trimmed past the
+/// position it read from: trimming only moves forward, so when nothing after that
+/// position is trimmed after the read, the read started right after it and skipped
+/// nothing. Otherwise the catch-up stops with [`CatchUp::TrimmedPast`] instead of
+/// silently skipping the changes that are gone.
 pub async fn catch_up_generation(
     log: &ContentLog,
     generation: &ServedGeneration,
     from: LogPosition,
 ) -> Result<CatchUp, RebuildError> {
+    let goal = log.life().await?.head();
     let mut reached = from;
     loop {
+        if reached >= goal {
+            return Ok(CatchUp::Reached(reached));
+        }
         let read = log.read_after(reached, false).await?;
         let Some(last_position) = read.last_position else {
             return Ok(CatchUp::Reached(reached));
@@ -514,10 +522,7 @@ pub async fn catch_up_generation(
             // continue the snapshot the generation was filled from.
             _ => return Ok(CatchUp::LifeChanged),
         }
-        for entry in read.entries {
-            let entry_position = Some(entry.position);
-            apply_to_generation(generation, &entry.tenant, entry.changes, entry_position).await?;
-        }
+        apply_entries_to_generation(generation, read.entries).await?;
         reached = last_position;
     }
 }

@@ -151,11 +151,8 @@ impl ContentFollower {
             self.full_check_due = true;
             return Ok(true);
         }
-        for entry in read.entries {
-            let reached = entry.position;
-            self.store.apply_logged(entry).await?;
-            self.reached(reached);
-        }
+        // One commit for the whole read (see `apply_entries_to_generation`).
+        self.store.apply_logged(read.entries).await?;
         if let Some(last_position) = read.last_position {
             // Past skipped entries too; the index records it with its next commit.
             self.reached(last_position);
@@ -265,9 +262,7 @@ impl ContentFollower {
             return Err(ContentLogError::SeedInProgress.into());
         };
         let changes_applied = changes_since.len();
-        for entry in changes_since {
-            self.store.apply_logged(entry).await?;
-        }
+        self.store.apply_logged(changes_since).await?;
         self.store.mark_applied(marker).await?;
         tracing::warn!(
             documents = document_count,
