@@ -336,20 +336,27 @@ impl Analyzer {
         mut on_term: impl FnMut(Word<'text>, &str),
         mut on_pair: impl FnMut(&str, &str),
     ) {
-        let mut previous: Option<(usize, AnalysedWord)> = None;
+        // Two buffers reused for every word: a document has hundreds of words, and a copy
+        // of each term in a new string was an allocation and a free per word.
+        let mut term = String::new();
+        let mut previous_term = String::new();
+        let mut previous_end: Option<usize> = None;
         let mut words_seen = 0;
         for_each_word(text, |word| {
-            let analysed = self.analyse_word(word.surface);
+            self.with_analysed_word(word.surface, |analysed| {
+                term.clear();
+                term.push_str(&analysed.term);
+            });
             words_seen += 1;
-            if let Some((previous_end, previous_word)) = &previous {
-                let gap = &text[*previous_end..word.offset_from];
+            if let Some(previous_end) = previous_end {
+                let gap = &text[previous_end..word.offset_from];
                 if words_seen <= MAX_PAIRED_WORDS && !gap.contains(SENTENCE_BREAKS) {
-                    on_pair(&previous_word.term, &analysed.term);
+                    on_pair(&previous_term, &term);
                 }
             }
-            let word_end = word.offset_to;
-            on_term(word, &analysed.term);
-            previous = Some((word_end, analysed));
+            previous_end = Some(word.offset_to);
+            on_term(word, &term);
+            std::mem::swap(&mut previous_term, &mut term);
         });
     }
 
@@ -523,6 +530,28 @@ mod tests {
             let mut slow = Vec::new();
             for_each_word_slowly(&text, |word| slow.push(owned(word)));
             proptest::prop_assert_eq!(fast, slow);
+        }
+
+        #[test]
+        fn terms_and_pairs_in_one_pass_are_the_terms_and_their_neighbours(
+            text in "[a-zA-Z'éÜ ]{0,80}"
+        ) {
+            let analyzer = Analyzer::of(Language::English);
+            let mut terms = Vec::new();
+            let mut pairs = Vec::new();
+            analyzer.for_each_term_and_pair(
+                &text,
+                |_, term| terms.push(term.to_owned()),
+                |first, second| pairs.push(pair_term(first, second)),
+            );
+            let mut alone = Vec::new();
+            analyzer.for_each_term(&text, |_, term| alone.push(term));
+            let neighbours: Vec<String> = alone
+                .windows(2)
+                .map(|two| pair_term(&two[0], &two[1]))
+                .collect();
+            proptest::prop_assert_eq!(terms, alone);
+            proptest::prop_assert_eq!(pairs, neighbours);
         }
 
         #[test]
