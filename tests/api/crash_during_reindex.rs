@@ -6,7 +6,8 @@
 //! index as a new instance would be) and `deflect reindex` rebuilding from the log's
 //! snapshot, killed while another writer keeps appending; every killed index must hold
 //! what its recorded log position promises, and a last run must catch up with the whole
-//! log. Also `deflect reindex` as the way to rebuild an index of another schema version.
+//! log, also while another instance appends faster than a commit takes. Also `deflect
+//! reindex` as the way to rebuild an index of another schema version.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
