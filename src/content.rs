@@ -241,12 +241,15 @@ impl ContentStore {
         Ok(())
     }
 
-    /// Applies entries read from the content log, in one commit that records the last
-    /// one's position (see [`apply_entries_to_generation`]).
+    /// Applies entries read from the content log, neighbours together in a commit that
+    /// records the last one's position (see [`apply_entries_to_generation`]).
     pub async fn apply_logged(&self, entries: Vec<LogEntry>) -> Result<(), StoreError> {
         let _write = self.write_gate.read().await;
         let served = self.serving.current();
-        apply_entries_to_generation(&served, entries).await
+        let max_changes_per_commit = self
+            .log()
+            .map_or(usize::MAX, |log| log.settings().max_changes_per_entry);
+        apply_entries_to_generation(&served, entries, max_changes_per_commit).await
     }
 
     /// Deletes document `id` of `tenant`; returns whether it existed.
@@ -323,24 +326,52 @@ pub(crate) async fn apply_to_generation(
     apply_batches_to_generation(generation, vec![(tenant.clone(), changes)], log_position).await
 }
 
-/// Applies `entries` read from the content log to `generation`, in their order, in one
-/// commit that records the last entry's position; returns once they are searchable there.
-/// Every entry still becomes visible whole. One commit per read rather than per entry:
-/// a commit (a new segment, its files synced) can take longer than other instances take
-/// to append an entry, and an instance committing entry by entry would then fall further
-/// behind the log the longer it follows it.
+/// Applies `entries` read from the content log to `generation`, in their order; returns
+/// once they are searchable there. Neighbouring entries share a commit, which records the
+/// last one's position, up to `max_changes_per_commit` changes together; an entry is never
+/// split. Not one commit per entry: a commit (a new segment, its files synced) can take
+/// longer than other instances take to append an entry of a few changes, and an instance
+/// committing entry by entry would then fall further behind the log the longer it
+/// follows it. The bound keeps the documents analysed at once to what one full entry
+/// holds (`content_log.max_changes_per_entry`), as when each entry had its own commit.
 pub(crate) async fn apply_entries_to_generation(
     generation: &ServedGeneration,
     entries: Vec<LogEntry>,
+    max_changes_per_commit: usize,
 ) -> Result<(), StoreError> {
-    let Some(last_position) = entries.iter().map(|entry| entry.position).max() else {
-        return Ok(());
-    };
-    let batches = entries
-        .into_iter()
-        .map(|entry| (entry.tenant, entry.changes))
-        .collect();
-    apply_batches_to_generation(generation, batches, Some(last_position)).await
+    for group in commit_groups(entries, max_changes_per_commit) {
+        let Some(last_position) = group.iter().map(|entry| entry.position).max() else {
+            continue;
+        };
+        let batches = group
+            .into_iter()
+            .map(|entry| (entry.tenant, entry.changes))
+            .collect();
+        apply_batches_to_generation(generation, batches, Some(last_position)).await?;
+    }
+    Ok(())
+}
+
+/// Splits `entries` into runs of neighbours with at most `max_changes` changes together;
+/// an entry with more is a run of its own.
+fn commit_groups(entries: Vec<LogEntry>, max_changes: usize) -> Vec<Vec<LogEntry>> {
+    let mut groups: Vec<Vec<LogEntry>> = Vec::new();
+    let mut changes_in_last_group = 0;
+    for entry in entries {
+        let changes = entry.changes.len();
+        let fits = changes_in_last_group + changes <= max_changes;
+        match groups.last_mut() {
+            Some(group) if fits => {
+                group.push(entry);
+                changes_in_last_group += changes;
+            }
+            _ => {
+                groups.push(vec![entry]);
+                changes_in_last_group = changes;
+            }
+        }
+    }
+    groups
 }
 
 /// Applies each batch of changes to its tenant's documents, batch after batch, in one
@@ -536,6 +567,30 @@ mod tests {
         };
         let (writer, _writer_thread) = IndexWriterHandle::start(&index, options).unwrap();
         (directory, ContentStore::new(index, writer))
+    }
+
+    fn entry_of(changes: usize) -> LogEntry {
+        LogEntry {
+            position: LogPosition::START,
+            tenant: TenantId::parse("acme").unwrap(),
+            changes: documents(changes)
+                .into_iter()
+                .map(ContentChange::Upsert)
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn neighbouring_entries_share_a_commit_up_to_the_bound_and_a_larger_one_stands_alone() {
+        let entries = [1, 2, 2, 7, 1, 4].map(entry_of).into_iter().collect();
+
+        let groups = commit_groups(entries, 5);
+
+        let sizes: Vec<Vec<usize>> = groups
+            .iter()
+            .map(|group| group.iter().map(|entry| entry.changes.len()).collect())
+            .collect();
+        assert_eq!(sizes, [vec![1, 2, 2], vec![7], vec![1, 4]]);
     }
 
     #[test]

@@ -491,15 +491,15 @@ pub enum CatchUp {
 }
 
 /// Applies to `generation` every change the content log holds after `from` up to its
-/// head when the catch-up starts, in order, each read committed with its last position.
-/// The head is a fixed goal: other instances may append for as long as the catch-up
-/// runs, and a catch-up that chased the moving end of the log would never finish while
-/// they append faster than this instance commits. What comes after the goal is the
-/// follower's. After every read it checks that the stream was not trimmed past the
-/// position it read from: trimming only moves forward, so when nothing after that
-/// position is trimmed after the read, the read started right after it and skipped
-/// nothing. Otherwise the catch-up stops with [`CatchUp::TrimmedPast`] instead of
-/// silently skipping the changes that are gone.
+/// head when the catch-up starts, in order, neighbouring entries committed together (see
+/// [`crate::content::apply_entries_to_generation`]). The head is a fixed goal: other
+/// instances may append for as long as the catch-up runs, and a catch-up that chased the
+/// moving end of the log would never finish while they append faster than this instance
+/// commits. What comes after the goal is the follower's. After every read it checks that
+/// the stream was not trimmed past the position it read from: trimming only moves
+/// forward, so when nothing after that position is trimmed after the read, the read
+/// started right after it and skipped nothing. Otherwise the catch-up stops with
+/// [`CatchUp::TrimmedPast`] instead of silently skipping the changes that are gone.
 pub async fn catch_up_generation(
     log: &ContentLog,
     generation: &ServedGeneration,
@@ -522,7 +522,8 @@ pub async fn catch_up_generation(
             // continue the snapshot the generation was filled from.
             _ => return Ok(CatchUp::LifeChanged),
         }
-        apply_entries_to_generation(generation, read.entries).await?;
+        let max_changes_per_commit = log.settings().max_changes_per_entry;
+        apply_entries_to_generation(generation, read.entries, max_changes_per_commit).await?;
         reached = last_position;
     }
 }

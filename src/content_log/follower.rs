@@ -151,7 +151,7 @@ impl ContentFollower {
             self.full_check_due = true;
             return Ok(true);
         }
-        // One commit for the whole read (see `apply_entries_to_generation`).
+        // Neighbouring entries share a commit (see `apply_entries_to_generation`).
         self.store.apply_logged(read.entries).await?;
         if let Some(last_position) = read.last_position {
             // Past skipped entries too; the index records it with its next commit.
