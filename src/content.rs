@@ -340,14 +340,13 @@ pub(crate) async fn apply_entries_to_generation(
     max_changes_per_commit: usize,
 ) -> Result<(), StoreError> {
     for group in commit_groups(entries, max_changes_per_commit) {
-        let Some(last_position) = group.iter().map(|entry| entry.position).max() else {
-            continue;
-        };
+        // Entries come in stream order, and no group is empty.
+        let last_position = group.last().map(|entry| entry.position);
         let batches = group
             .into_iter()
             .map(|entry| (entry.tenant, entry.changes))
             .collect();
-        apply_batches_to_generation(generation, batches, Some(last_position)).await?;
+        apply_batches_to_generation(generation, batches, last_position).await?;
     }
     Ok(())
 }

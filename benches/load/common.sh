@@ -39,6 +39,12 @@ wait_until_ready() {
   return 1
 }
 
+# Prints the value of KEY in a result line of `key=value` fields (measure_scenario's).
+# Usage: result_field KEY LINE
+result_field() {
+  printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v key="$1" '$1 == key { print $2 }'
+}
+
 server_cpu_ticks() {
   awk '{ print $14 + $15 }' "/proc/$server_pid/stat"
 }
@@ -57,7 +63,7 @@ measure_scenario() {
     timeout "$((duration + 30))" wrk "$@" -d"${duration}s" --timeout 5s -s "$load_dir/suggest.lua" "$base_url")"
   ticks_used="$(( $(server_cpu_ticks) - ticks_before ))"
   line="$(printf '%s\n' "$output" | grep '^DEFLECT_RESULT' | sed 's/^DEFLECT_RESULT //')"
-  requests="$(printf '%s\n' "$line" | tr ' ' '\n' | awk -F= '$1 == "requests" { print $2 }')"
+  requests="$(result_field requests "$line")"
   cpu_ms="$(awk -v ticks="$ticks_used" -v hz="$(getconf CLK_TCK)" -v requests="$requests" \
     'BEGIN { printf "%.3f", (requests > 0 ? ticks * 1000 / hz / requests : 0) }')"
   printf '%s server_cpu_ms_per_request=%s\n' "$line" "$cpu_ms"

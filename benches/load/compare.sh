@@ -48,10 +48,6 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$spool_dir"' EXIT INT TERM
 
-result_field() {
-  printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v key="$1" '$1 == key { print $2 }'
-}
-
 for round in $(seq 1 "$rounds"); do
   for build in "$@"; do
     binary="${build%%=*}"

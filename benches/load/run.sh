@@ -143,18 +143,18 @@ scenario() {
 }
 
 # Returns one field of the last scenario's result line.
-result_field() {
-  printf '%s\n' "$last_line" | tr ' ' '\n' | awk -F= -v key="$1" '$1 == key { print $2 }'
+last_result() {
+  result_field "$1" "$last_line"
 }
 
 log "== scenarios ($seconds s each; latencies in ms, measured by wrk from write to response)"
 scenario "typing: keep-alive probe (1 conn)" "$typing_drafts" 5 -t1 -c1
 # Stalls of a kept-alive connection (Nagle's algorithm meeting delayed ACKs) cost about
 # 40 ms on Linux and hit every request, so they show in the median, not just the tail.
-if awk -v p50="$(result_field p50_ms)" -v p90="$(result_field p90_ms)" 'BEGIN { exit !(p50 < 30 && p90 < 30) }'; then
-  log "keep-alive stalls: none seen (p50 $(result_field p50_ms) ms, p90 $(result_field p90_ms) ms)"
+if awk -v p50="$(last_result p50_ms)" -v p90="$(last_result p90_ms)" 'BEGIN { exit !(p50 < 30 && p90 < 30) }'; then
+  log "keep-alive stalls: none seen (p50 $(last_result p50_ms) ms, p90 $(last_result p90_ms) ms)"
 else
-  log "keep-alive stalls: SUSPECTED (p50 $(result_field p50_ms) ms, p90 $(result_field p90_ms) ms)"
+  log "keep-alive stalls: SUSPECTED (p50 $(last_result p50_ms) ms, p90 $(last_result p90_ms) ms)"
 fi
 scenario "typing: one typist (1 conn)" "$typing_drafts" "$seconds" -t1 -c1
 scenario "full: one typist (1 conn)" "$drafts" "$seconds" -t1 -c1

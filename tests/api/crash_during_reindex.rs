@@ -357,6 +357,43 @@ impl Drop for LogWriter {
     }
 }
 
+/// A [`LogWriter`] appending on a thread of its own until stopped, as another instance
+/// beside the processes under test would.
+struct AppendingWriter {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<LogWriter>,
+}
+
+impl AppendingWriter {
+    /// Appends documents from `first_document` on, `documents_per_append` at a time, with
+    /// `pause` after each append.
+    fn start(
+        writer: LogWriter,
+        first_document: usize,
+        documents_per_append: usize,
+        pause: Duration,
+    ) -> AppendingWriter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut next_document = first_document;
+            while !stopped.load(Ordering::Relaxed) {
+                writer.append(next_document, documents_per_append);
+                next_document += documents_per_append;
+                std::thread::sleep(pause);
+            }
+            writer
+        });
+        AppendingWriter { stop, thread }
+    }
+
+    /// Stops the appends and returns the writer (whose drop removes the test's keys).
+    fn stop(self) -> LogWriter {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
 /// Returns the ids of the live documents of `index`.
 fn document_ids(index: &ContentIndex) -> BTreeSet<String> {
     read_stored_documents(index.path())
@@ -399,8 +436,8 @@ fn serve_until_it_applied(workspace: &Workspace, position: LogPosition) -> Durat
             child.kill().ok();
             child.wait().ok();
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
             panic!(
                 "deflect serve did not apply the log up to {position} in {CATCH_UP_LIMIT:?} (it reached {:?}); the end of its log:\n{}",
                 committed_position_of(&workspace.index_path),
@@ -451,19 +488,12 @@ fn processes_following_the_content_log_killed_at_random_points_keep_what_their_l
     let record = writer.record.clone();
     let catalog_position = record.lock().unwrap().appended.last().unwrap().position;
     // Another instance keeps writing while the processes are killed.
-    let stop_writing = Arc::new(AtomicBool::new(false));
-    let background_writer = {
-        let stop_writing = stop_writing.clone();
-        std::thread::spawn(move || {
-            let mut next_document = CATALOG_DOCUMENTS;
-            while !stop_writing.load(Ordering::Relaxed) {
-                writer.append(next_document, DOCUMENTS_PER_APPEND);
-                next_document += DOCUMENTS_PER_APPEND;
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            writer
-        })
-    };
+    let background_writer = AppendingWriter::start(
+        writer,
+        CATALOG_DOCUMENTS,
+        DOCUMENTS_PER_APPEND,
+        Duration::from_millis(100),
+    );
     // How long a new instance (`serve` on an empty index) takes to have the whole log.
     std::thread::sleep(Duration::from_millis(300));
     let written_meanwhile = record.lock().unwrap().appended.last().unwrap().position;
@@ -532,8 +562,7 @@ fn processes_following_the_content_log_killed_at_random_points_keep_what_their_l
     }
 
     // Assert: a last `serve` catches up with the whole log once the writing stops.
-    stop_writing.store(true, Ordering::Relaxed);
-    let writer = background_writer.join().unwrap();
+    let writer = background_writer.stop();
     let last_position = record.lock().unwrap().appended.last().unwrap().position;
     serve_until_it_applied(&workspace, last_position);
     let (held, _, _) = left_after_a_kill(&workspace);
@@ -564,26 +593,14 @@ fn a_new_instance_catches_up_and_serves_while_another_instance_appends_faster_th
     let writer = LogWriter::new(workspace.content_log_prefix.as_deref().unwrap());
     writer.append(0, 500);
     let record = writer.record.clone();
-    let stop_writing = Arc::new(AtomicBool::new(false));
-    let background_writer = {
-        let stop_writing = stop_writing.clone();
-        std::thread::spawn(move || {
-            let mut next_document = 500;
-            while !stop_writing.load(Ordering::Relaxed) {
-                writer.append(next_document, 1);
-                next_document += 1;
-            }
-            writer
-        })
-    };
+    let background_writer = AppendingWriter::start(writer, 500, 1, Duration::ZERO);
     std::thread::sleep(Duration::from_millis(300));
     let written_before_the_start = record.lock().unwrap().appended.last().unwrap().position;
 
     // Act: a new instance (`serve` on an empty index) rebuilds from the snapshot and
     // catches up while the appends go on.
     serve_until_it_applied(&workspace, written_before_the_start);
-    stop_writing.store(true, Ordering::Relaxed);
-    let writer = background_writer.join().unwrap();
+    let writer = background_writer.stop();
 
     // Assert: it holds everything up to the position it recorded.
     let (held, position, _) = left_after_a_kill(&workspace);
