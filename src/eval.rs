@@ -121,8 +121,9 @@ impl RelevanceTally {
 /// Indexes `corpus` into a fresh temporary index and runs every query of `queries`
 /// through [`SuggestService`], with the search settings of `settings`.
 ///
-/// With `dump`, writes one JSON line per query (its best scores, confidence and what it
-/// was computed from, and the rank of the first relevant result) for tuning abstention.
+/// With `dump`, writes one JSON line per query (the ids and scores of its results,
+/// confidence and what it was computed from, and the rank of the first relevant result)
+/// for tuning abstention and comparing rankings.
 pub fn evaluate(
     settings: &Settings,
     corpus: &Path,
@@ -151,6 +152,7 @@ pub fn evaluate(
                 "id": query.id,
                 "in_scope": !relevant.is_empty(),
                 "confidence": suggestions.as_ref().map_or(0.0, |found| found.confidence),
+                "results": results.iter().map(|result| result.id.as_str()).collect::<Vec<_>>(),
                 "scores": results.iter().map(|result| result.score).collect::<Vec<_>>(),
                 "relevant_rank": results.iter().position(|result| relevant.contains(&result.id)),
                 "best_score": confidence_inputs.best_score,

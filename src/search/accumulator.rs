@@ -42,7 +42,18 @@ pub(crate) struct WeightedTerm {
 /// Every array handed back is all zeros again.
 #[derive(Default)]
 pub(crate) struct ScoreBuffers {
-    free: Mutex<Vec<Vec<Score>>>,
+    free: Mutex<Vec<ScoringScratch>>,
+}
+
+/// What one search scores into.
+#[derive(Default)]
+struct ScoringScratch {
+    /// A score per document of the segment being scored; all zeros between segments.
+    scores: Vec<Score>,
+    /// The maximum of each chunk of `scores`.
+    chunk_maxima: Vec<Score>,
+    /// Room to select the highest of `chunk_maxima`.
+    selection: Vec<u32>,
 }
 
 /// Below this ratio of postings to documents, a segment's touched documents are listed
@@ -54,7 +65,10 @@ const SCAN_CHUNK: usize = 64;
 
 impl ScoreBuffers {
     /// Returns the `limit` best live documents passing `filters`, best first (the lower
-    /// address wins a tie). Documents no term matches are never returned.
+    /// address wins a tie). Documents no term matches are never returned. Every posting
+    /// is read: the searcher calls `top_documents_in_two_phases` (`common_words.rs`),
+    /// and this is what the tests hold it against.
+    #[cfg(test)]
     pub fn top_documents(
         &self,
         searcher: &Searcher,
@@ -64,39 +78,50 @@ impl ScoreBuffers {
         filters: &ContentFilters,
         limit: usize,
     ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
-        let weights = term_weights(terms, statistics, k1)?;
+        let clauses = clauses_of(terms, statistics, k1)?;
+        let clause_refs: Vec<&Clause<'_>> = clauses.iter().collect();
+        self.top_of_clauses(searcher, &clause_refs, filters, limit)
+    }
+
+    /// [`ScoreBuffers::top_documents`] of clauses already weighted.
+    pub(super) fn top_of_clauses(
+        &self,
+        searcher: &Searcher,
+        clauses: &[&Clause<'_>],
+        filters: &ContentFilters,
+        limit: usize,
+    ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
         let mut top = TopScores::new(limit);
-        let mut buffer = self.take();
+        let mut scratch = self.take();
         let mut outcome = Ok(());
         for (segment_ord, reader) in searcher.segment_readers().iter().enumerate() {
             outcome = score_segment(
                 reader,
                 segment_ord as u32,
-                terms,
-                &weights,
+                clauses,
                 filters,
-                &mut buffer,
+                &mut scratch,
                 &mut top,
             );
             if outcome.is_err() {
                 break;
             }
         }
-        // `score_segment` leaves the buffer zeroed even when it fails.
-        self.give_back(buffer);
+        // `score_segment` leaves the scores zeroed even when it fails.
+        self.give_back(scratch);
         outcome?;
         Ok(top.into_sorted())
     }
 
-    fn take(&self) -> Vec<Score> {
+    fn take(&self) -> ScoringScratch {
         self.lock().pop().unwrap_or_default()
     }
 
-    fn give_back(&self, buffer: Vec<Score>) {
-        self.lock().push(buffer);
+    fn give_back(&self, scratch: ScoringScratch) {
+        self.lock().push(scratch);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Score>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<ScoringScratch>> {
         // A poisoned pool still holds zeroed buffers: a panicking holder had taken its
         // own buffer out.
         self.free
@@ -116,10 +141,20 @@ pub(crate) fn add_scores(
     k1: Score,
     top_docs: &mut [(Score, DocAddress)],
 ) -> tantivy::Result<()> {
-    let weights = term_weights(terms, statistics, k1)?;
+    let clauses = clauses_of(terms, statistics, k1)?;
+    let clause_refs: Vec<&Clause<'_>> = clauses.iter().collect();
+    add_clause_scores(searcher, &clause_refs, top_docs)
+}
+
+/// [`add_scores`] of clauses already weighted.
+pub(super) fn add_clause_scores(
+    searcher: &Searcher,
+    clauses: &[&Clause<'_>],
+    top_docs: &mut [(Score, DocAddress)],
+) -> tantivy::Result<()> {
     let mut in_doc_order: Vec<usize> = (0..top_docs.len()).collect();
     in_doc_order.sort_by_key(|position| top_docs[*position].1);
-    for (term, weight) in terms.iter().zip(&weights) {
+    for clause in clauses {
         let mut segment_postings: Option<(u32, Option<TermPostings>)> = None;
         for position in &in_doc_order {
             let address = top_docs[*position].1;
@@ -128,8 +163,10 @@ pub(crate) fn add_scores(
                 .is_none_or(|(segment_ord, _)| *segment_ord != address.segment_ord);
             if is_new_segment {
                 let reader = searcher.segment_reader(address.segment_ord);
-                segment_postings =
-                    Some((address.segment_ord, TermPostings::open(reader, &term.term)?));
+                segment_postings = Some((
+                    address.segment_ord,
+                    TermPostings::open(reader, clause.term)?,
+                ));
             }
             let Some((_, Some(postings))) = segment_postings.as_mut() else {
                 continue;
@@ -137,7 +174,9 @@ pub(crate) fn add_scores(
             let in_block = postings.blocks.seek(address.doc_id);
             if postings.blocks.doc(in_block) == address.doc_id {
                 let fieldnorm_id = postings.fieldnorms.fieldnorm_id(address.doc_id);
-                top_docs[*position].0 += weight.score(fieldnorm_id, postings.blocks.freq(in_block));
+                top_docs[*position].0 += clause
+                    .weight
+                    .score(fieldnorm_id, postings.blocks.freq(in_block));
             }
         }
     }
@@ -218,19 +257,32 @@ fn average_fieldnorm(
     Ok(statistics.total_num_tokens(field)? as Score / total_num_docs as Score)
 }
 
-fn term_weights(
-    terms: &[WeightedTerm],
+/// One clause of a query with its BM25 weight and tenant document frequency.
+pub(super) struct Clause<'terms> {
+    pub term: &'terms Term,
+    pub doc_freq: u64,
+    weight: TermWeight,
+}
+
+/// Weighs `terms` with the statistics' document frequencies and field lengths.
+pub(super) fn clauses_of<'terms>(
+    terms: &'terms [WeightedTerm],
     statistics: &dyn Bm25StatisticsProvider,
     k1: Score,
-) -> tantivy::Result<Vec<TermWeight>> {
+) -> tantivy::Result<Vec<Clause<'terms>>> {
     let total_num_docs = statistics.total_num_docs()?;
-    let mut weights = Vec::with_capacity(terms.len());
+    let mut clauses = Vec::with_capacity(terms.len());
     for term in terms {
         let average_fieldnorm = average_fieldnorm(statistics, term.term.field(), total_num_docs)?;
-        let idf = inverse_document_frequency(statistics.doc_freq(&term.term)?, total_num_docs);
-        weights.push(TermWeight::new(idf, average_fieldnorm, k1, term.boost));
+        let doc_freq = statistics.doc_freq(&term.term)?;
+        let idf = inverse_document_frequency(doc_freq, total_num_docs);
+        clauses.push(Clause {
+            term: &term.term,
+            doc_freq,
+            weight: TermWeight::new(idf, average_fieldnorm, k1, term.boost),
+        });
     }
-    Ok(weights)
+    Ok(clauses)
 }
 
 /// Returns the score `terms` give the one document at `address` with `k1`: what
@@ -347,36 +399,40 @@ impl TermPostings {
     }
 }
 
-/// Scores one segment into `buffer` and offers its documents to `top`; leaves `buffer`
+/// Scores one segment into `scratch` and offers its documents to `top`; leaves its scores
 /// all zeros.
 fn score_segment(
     reader: &SegmentReader,
     segment_ord: u32,
-    terms: &[WeightedTerm],
-    weights: &[TermWeight],
+    clauses: &[&Clause<'_>],
     filters: &ContentFilters,
-    buffer: &mut Vec<Score>,
+    scratch: &mut ScoringScratch,
     top: &mut TopScores,
 ) -> tantivy::Result<()> {
     let Some(filter) = SegmentFilter::new(reader, filters)? else {
         return Ok(());
     };
-    let mut postings_by_term = Vec::with_capacity(terms.len());
+    let mut postings_by_term = Vec::with_capacity(clauses.len());
     let mut total_postings: u64 = 0;
-    for (term, weight) in terms.iter().zip(weights) {
-        if let Some(postings) = TermPostings::open(reader, &term.term)? {
+    for clause in clauses {
+        if let Some(postings) = TermPostings::open(reader, clause.term)? {
             total_postings += u64::from(postings.blocks.doc_freq());
-            postings_by_term.push((postings, weight));
+            postings_by_term.push((postings, &clause.weight));
         }
     }
     if postings_by_term.is_empty() {
         return Ok(());
     }
     let max_doc = reader.max_doc() as usize;
-    if buffer.len() < max_doc {
-        buffer.resize(max_doc, 0.0);
+    let ScoringScratch {
+        scores,
+        chunk_maxima,
+        selection,
+    } = scratch;
+    if scores.len() < max_doc {
+        scores.resize(max_doc, 0.0);
     }
-    let scores = &mut buffer[..max_doc];
+    let scores = &mut scores[..max_doc];
     let is_sparse = total_postings * SPARSE_POSTINGS_PER_DOCUMENT < max_doc as u64;
     let mut touched: Vec<DocId> = Vec::new();
     let mut block_scores = BlockScores::default();
@@ -406,6 +462,7 @@ fn score_segment(
     }
 
     let alive = reader.alive_bitset();
+    let top_limit = top.limit;
     let mut bar = top.bar();
     // Returns the new bar when the document entered the top.
     let mut offer = |doc: DocId, score: Score| -> Option<Score> {
@@ -426,16 +483,28 @@ fn score_segment(
         }
     } else {
         // Chunk by chunk: the maximum of a chunk vectorizes, and most chunks hold
-        // nothing that can enter the top once it has filled.
-        for (chunk_number, chunk) in scores.chunks(SCAN_CHUNK).enumerate() {
-            let chunk_max = chunk_maximum(chunk);
-            if chunk_max <= 0.0 || chunk_max < bar {
-                continue;
-            }
-            for (offset, score) in chunk.iter().enumerate() {
-                if *score > 0.0 && *score >= bar {
-                    let doc = (chunk_number * SCAN_CHUNK + offset) as DocId;
-                    bar = offer(doc, *score).unwrap_or(bar);
+        // nothing that can enter the top once it has filled. The chunks with the highest
+        // maxima go first, so the bar rises at once: in document order a low bar lets
+        // most chunks of a large segment be scanned score by score, which for a top of a
+        // hundred costs more than all else. Any order gives the same top, since a score
+        // enters or not by its value and address alone.
+        let maxima = chunk_maxima_of(scores, chunk_maxima);
+        let first_pass_floor = nth_highest(maxima, top_limit, selection);
+        for pass in [ChunkPass::HighMaxima, ChunkPass::TheRest] {
+            for (chunk_number, chunk) in scores.chunks(SCAN_CHUNK).enumerate() {
+                let chunk_max = maxima[chunk_number];
+                let in_pass = match pass {
+                    ChunkPass::HighMaxima => chunk_max >= first_pass_floor,
+                    ChunkPass::TheRest => chunk_max < first_pass_floor,
+                };
+                if !in_pass || chunk_max <= 0.0 || chunk_max < bar {
+                    continue;
+                }
+                for (offset, score) in chunk.iter().enumerate() {
+                    if *score > 0.0 && *score >= bar {
+                        let doc = (chunk_number * SCAN_CHUNK + offset) as DocId;
+                        bar = offer(doc, *score).unwrap_or(bar);
+                    }
                 }
             }
         }
@@ -493,6 +562,35 @@ impl BlockScores {
         }
         scores
     }
+}
+
+/// The two passes over a segment's chunks of scores.
+#[derive(Clone, Copy)]
+enum ChunkPass {
+    /// The chunks whose maxima are among the `limit` highest.
+    HighMaxima,
+    TheRest,
+}
+
+/// Writes the maximum of every chunk of `scores` into `maxima` and returns them.
+fn chunk_maxima_of<'maxima>(scores: &[Score], maxima: &'maxima mut Vec<Score>) -> &'maxima [Score] {
+    maxima.clear();
+    maxima.extend(scores.chunks(SCAN_CHUNK).map(chunk_maximum));
+    maxima
+}
+
+/// Returns the `n`-th highest of `values` (non-negative; the lowest when there are fewer),
+/// using `buffer` to select it.
+fn nth_highest(values: &[Score], n: usize, buffer: &mut Vec<u32>) -> Score {
+    if values.is_empty() || n == 0 {
+        return Score::MAX;
+    }
+    buffer.clear();
+    // Non-negative floats order like their bits.
+    buffer.extend(values.iter().map(|value| value.to_bits()));
+    let position = n.min(buffer.len()) - 1;
+    let (_, nth, _) = buffer.select_nth_unstable_by(position, |left, right| right.cmp(left));
+    Score::from_bits(*nth)
 }
 
 /// The largest score of a chunk (scores are never negative).
@@ -578,18 +676,19 @@ impl TopScores {
     }
 }
 
+/// Small in-memory indexes for the scoring tests here and in `common_words.rs`.
 #[cfg(test)]
-mod tests {
-    use tantivy::collector::TopDocs;
-    use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+pub(super) mod test_index {
     use tantivy::schema::{Field, Schema, STORED, TEXT};
-    use tantivy::{doc, Index, IndexWriter};
+    use tantivy::{doc, Index, IndexWriter, Score, Term};
 
-    use super::*;
+    pub(crate) use super::TANTIVY_K1;
+    use super::{ContentFilters, ScoreBuffers, WeightedTerm};
+    use tantivy::{DocAddress, Searcher};
 
     /// An index of `texts` in one field, one segment per chunk of `per_segment`, with
     /// the documents at `deleted` positions deleted again.
-    fn index_of(texts: &[String], per_segment: usize, deleted: &[usize]) -> (Index, Field) {
+    pub fn index_of(texts: &[String], per_segment: usize, deleted: &[usize]) -> (Index, Field) {
         let mut schema = Schema::builder();
         let body = schema.add_text_field("body", TEXT | STORED);
         let id = schema.add_u64_field("id", tantivy::schema::INDEXED);
@@ -611,6 +710,44 @@ mod tests {
         (index, body)
     }
 
+    /// The exact top: [`ScoreBuffers::top_documents`] with tantivy's `k1` and no filters.
+    pub fn exact_top(
+        searcher: &Searcher,
+        terms: &[WeightedTerm],
+        limit: usize,
+    ) -> Vec<(Score, DocAddress)> {
+        ScoreBuffers::default()
+            .top_documents(
+                searcher,
+                terms,
+                searcher,
+                TANTIVY_K1,
+                &ContentFilters::default(),
+                limit,
+            )
+            .unwrap()
+    }
+
+    /// One clause per word of the body field, with its boost.
+    pub fn weighted(body: Field, words: &[(&str, Score)]) -> Vec<WeightedTerm> {
+        words
+            .iter()
+            .map(|(word, boost)| WeightedTerm {
+                term: Term::from_field_text(body, word),
+                boost: *boost,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tantivy::collector::TopDocs;
+    use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+
+    use super::test_index::{exact_top, index_of, weighted};
+    use super::*;
+
     fn texts(count: usize) -> Vec<String> {
         let words = [
             "reset", "password", "invoice", "card", "login", "export", "the", "a",
@@ -621,16 +758,6 @@ mod tests {
                     .map(|position| words[(number * 7 + position * position * 3) % words.len()])
                     .collect::<Vec<_>>()
                     .join(" ")
-            })
-            .collect()
-    }
-
-    fn weighted(body: Field, words: &[(&str, Score)]) -> Vec<WeightedTerm> {
-        words
-            .iter()
-            .map(|(word, boost)| WeightedTerm {
-                term: Term::from_field_text(body, word),
-                boost: *boost,
             })
             .collect()
     }
@@ -721,9 +848,9 @@ mod tests {
 
         assert_same_ranking(&ours, &tantivy_top(&searcher, &terms, 5));
         assert_eq!(ours.len(), 2);
-        let buffer = buffers.take();
+        let scratch = buffers.take();
         assert!(
-            buffer.iter().all(|score| *score == 0.0),
+            scratch.scores.iter().all(|score| *score == 0.0),
             "the buffer is zeroed again"
         );
     }
@@ -751,6 +878,40 @@ mod tests {
         assert!(ours
             .iter()
             .all(|(_, address)| !deleted.contains(&address.doc_id)));
+    }
+
+    #[test]
+    fn the_top_is_found_when_the_best_chunks_hold_deleted_documents() {
+        // The chunks with the highest maxima are scanned first; with the best documents
+        // deleted, the top has to come from the other chunks.
+        let texts = texts(5_000);
+        let (index, body) = index_of(&texts, 5_000, &[]);
+        let searcher = index.reader().unwrap().searcher();
+        let terms = weighted(body, &[("reset", 1.0), ("invoice", 0.5), ("the", 0.2)]);
+        let best: Vec<usize> = tantivy_top(&searcher, &terms, 40)
+            .iter()
+            .map(|(_, address)| address.doc_id as usize)
+            .collect();
+        let (index, body) = index_of(&texts, 5_000, &best);
+        let searcher = index.reader().unwrap().searcher();
+        let terms = weighted(body, &[("reset", 1.0), ("invoice", 0.5), ("the", 0.2)]);
+
+        let ours = exact_top(&searcher, &terms, 10);
+
+        assert_same_ranking(&ours, &tantivy_top(&searcher, &terms, 10));
+        assert!(ours
+            .iter()
+            .all(|(_, address)| !best.contains(&(address.doc_id as usize))));
+    }
+
+    #[test]
+    fn nth_highest_selects_by_value() {
+        let mut buffer = Vec::new();
+        let values = [0.5, 3.0, 0.0, 2.0, 1.0];
+        assert_eq!(nth_highest(&values, 1, &mut buffer), 3.0);
+        assert_eq!(nth_highest(&values, 3, &mut buffer), 1.0);
+        assert_eq!(nth_highest(&values, 9, &mut buffer), 0.0);
+        assert_eq!(nth_highest(&[], 2, &mut buffer), Score::MAX);
     }
 
     #[test]

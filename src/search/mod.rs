@@ -5,6 +5,7 @@
 //! one `IndexReader` per process, one `Searcher` per request.
 
 mod accumulator;
+mod common_words;
 pub mod confidence;
 pub mod document;
 mod document_matches;

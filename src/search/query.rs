@@ -64,6 +64,13 @@ pub struct SearchTuning {
     /// A best hit containing less than this share of the draft's weight has its
     /// coverage as confidence (see `confidence.rs`).
     pub min_coverage: f32,
+    /// A word in at least this share of a tenant's documents ...
+    pub common_word_share: f32,
+    /// ... and in at least this many is scored on the best candidates of the draft's
+    /// other words only, not in every document that has it (`common_words.rs`).
+    pub min_common_word_documents: u64,
+    /// Those candidates are this many times the candidates the search needs.
+    pub common_word_pool_factor: usize,
     /// Abstain when the confidence is below this ...
     pub min_confidence: f32,
     /// ... or the best hit scores below this.
@@ -93,6 +100,9 @@ impl Default for SearchTuning {
             draft_length_exponent: 0.3,
             full_match_score: 4.0,
             min_coverage: 0.15,
+            common_word_share: 0.2,
+            min_common_word_documents: 10_000,
+            common_word_pool_factor: 4,
             min_confidence: 0.22,
             min_score: 0.0,
         }

@@ -12,6 +12,7 @@ use tantivy::schema::Field;
 use tantivy::{DocAddress, Searcher, SegmentOrdinal, TantivyDocument, Term};
 
 use super::accumulator::{add_scores, score_document, ScoreBuffers, WeightedTerm};
+use super::common_words::CommonWordSplit;
 use super::confidence::{confidence, coverage, ConfidenceInputs};
 use super::document::StoredDocument;
 use super::document_matches::{find_matches, DocumentMatches, WordsToMatch};
@@ -173,13 +174,18 @@ impl ContentSearcher {
         // More than `limit`: diversity skips some, stop words may re-order them, and
         // excluded documents (a customer's completed lessons) are passed over.
         let candidates = query.limit * 3 + 5 + query.excluded.len().min(MAX_EXTRA_CANDIDATES);
-        let mut top_docs = self.score_buffers.top_documents(
+        let mut top_docs = self.score_buffers.top_documents_in_two_phases(
             &searcher,
             &scoring_terms,
             &statistics,
             self.tuning.bm25_k1,
             &query.filters,
             candidates,
+            &CommonWordSplit {
+                share: self.tuning.common_word_share,
+                min_documents: self.tuning.min_common_word_documents,
+                pool_factor: self.tuning.common_word_pool_factor,
+            },
         )?;
         let re_ranking_terms = self.re_ranking_terms(&context);
         if !re_ranking_terms.is_empty() {
