@@ -88,6 +88,35 @@ fn folded_starts_with(surface: &str, prefix: &str) -> bool {
     prefix.bytes().all(|wanted| folded.next() == Some(wanted))
 }
 
+/// How often each target occurs in a window of words, and how many distinct ones do.
+struct TargetsInWindow {
+    occurrences: Vec<usize>,
+    distinct: usize,
+}
+
+impl TargetsInWindow {
+    fn new(target_count: usize) -> TargetsInWindow {
+        TargetsInWindow {
+            occurrences: vec![0; target_count],
+            distinct: 0,
+        }
+    }
+
+    fn enter(&mut self, target: Option<usize>) {
+        if let Some(target) = target {
+            self.occurrences[target] += 1;
+            self.distinct += usize::from(self.occurrences[target] == 1);
+        }
+    }
+
+    fn leave(&mut self, target: Option<usize>) {
+        if let Some(target) = target {
+            self.occurrences[target] -= 1;
+            self.distinct -= usize::from(self.occurrences[target] == 0);
+        }
+    }
+}
+
 /// A matched passage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snippet {
@@ -101,13 +130,60 @@ pub struct Snippet {
 /// Returns the best passage of `text` (the window with most distinct matched terms, the
 /// earliest on ties), or its start when nothing matches.
 pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>) -> Snippet {
+    cut_best_passage(
+        text,
+        analyzer,
+        targets,
+        ReadingOfText::UntilThePassageIsFound,
+    )
+}
+
+/// How much of a text [`cut_best_passage`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadingOfText {
+    /// Up to [`MAX_SCANNED_BYTES`].
+    Whole,
+    /// Only until a window holds every target (no later window can be better, and on
+    /// ties the earliest wins), and far enough beyond it to cut the passage. Snippets
+    /// were a tenth of the server's CPU at 100,000 documents, most of it reading the
+    /// rest of bodies whose passage had been found.
+    UntilThePassageIsFound,
+}
+
+fn cut_best_passage(
+    text: &str,
+    analyzer: &Analyzer,
+    targets: &MatchTargets<'_>,
+    reading: ReadingOfText,
+) -> Snippet {
     let scanned = head(text, MAX_SCANNED_BYTES);
     // About one word per six bytes of prose: sized once instead of grown a few times.
     let mut words: Vec<(usize, usize, Option<usize>)> = Vec::with_capacity(scanned.len() / 6 + 1);
     let initials = TermInitials::of(targets.terms);
-    crate::text::analysis::for_each_word(scanned, |word| {
+    let target_count = targets.terms.len() + 1;
+    let every_target = targets.terms.len() + usize::from(targets.prefix.is_some());
+    let mut latest_window = TargetsInWindow::new(target_count);
+    // Once the passage is found: how many words to read in all.
+    let mut words_to_read: Option<usize> = None;
+    crate::text::analysis::for_each_word_while(scanned, |word| {
         let target = targets.target_of(analyzer, &initials, word.surface);
         words.push((word.offset_from, word.offset_to, target));
+        if let Some(words_to_read) = words_to_read {
+            return words.len() < words_to_read;
+        }
+        if reading == ReadingOfText::Whole || every_target == 0 {
+            return true;
+        }
+        latest_window.enter(target);
+        if words.len() > SNIPPET_WORDS {
+            latest_window.leave(words[words.len() - 1 - SNIPPET_WORDS].2);
+        }
+        if words.len() >= SNIPPET_WORDS && latest_window.distinct == every_target {
+            // The passage starts at most SNIPPET_WORDS - 5 words into this window and
+            // takes SNIPPET_WORDS words; one more tells that the text goes on.
+            words_to_read = Some(words.len() + SNIPPET_WORDS + 1);
+        }
+        true
     });
     if words.is_empty() {
         return Snippet {
@@ -119,28 +195,17 @@ pub fn best_passage(text: &str, analyzer: &Analyzer, targets: &MatchTargets<'_>)
     // Slide a window of `window` words over the text, counting how often each target
     // occurs in it, and keep the first window with the most distinct targets.
     let window = SNIPPET_WORDS.min(words.len());
-    let target_count = targets.terms.len() + 1;
-    let mut in_window = vec![0_usize; target_count];
-    let mut distinct = 0;
+    let mut in_window = TargetsInWindow::new(target_count);
     for (_, _, target) in &words[..window] {
-        if let Some(target) = target {
-            in_window[*target] += 1;
-            distinct += usize::from(in_window[*target] == 1);
-        }
+        in_window.enter(*target);
     }
     let mut best_start = 0;
-    let mut best_distinct = distinct;
+    let mut best_distinct = in_window.distinct;
     for start in 1..=(words.len() - window) {
-        if let Some(leaving) = words[start - 1].2 {
-            in_window[leaving] -= 1;
-            distinct -= usize::from(in_window[leaving] == 0);
-        }
-        if let Some(entering) = words[start + window - 1].2 {
-            in_window[entering] += 1;
-            distinct += usize::from(in_window[entering] == 1);
-        }
-        if distinct > best_distinct {
-            best_distinct = distinct;
+        in_window.leave(words[start - 1].2);
+        in_window.enter(words[start + window - 1].2);
+        if in_window.distinct > best_distinct {
+            best_distinct = in_window.distinct;
             best_start = start;
         }
     }
@@ -208,6 +273,30 @@ mod tests {
     use crate::text::language::Language;
 
     proptest! {
+        #[test]
+        fn reading_until_the_passage_is_found_cuts_the_passage_of_the_whole_text(
+            words in proptest::collection::vec(
+                prop_oneof![
+                    8 => Just("lorem"), 4 => Just("ipsum."), 2 => Just("dolor"),
+                    1 => Just("passwords"), 1 => Just("reset"), 1 => Just("Invoice,"),
+                    1 => Just("resending")
+                ],
+                0..300,
+            ),
+            with_prefix in any::<bool>(),
+        ) {
+            let text = words.join(" ");
+            let targets = MatchTargets {
+                terms: &["password", "invoic"],
+                prefix: with_prefix.then_some("rese"),
+            };
+            let analyzer = Analyzer::of(Language::English);
+            prop_assert_eq!(
+                cut_best_passage(&text, analyzer, &targets, ReadingOfText::UntilThePassageIsFound),
+                cut_best_passage(&text, analyzer, &targets, ReadingOfText::Whole)
+            );
+        }
+
         #[test]
         fn prefix_test_agrees_with_folding(surface in "[a-zA-Z'é]{0,12}", prefix in "[a-z]{0,4}") {
             prop_assert_eq!(

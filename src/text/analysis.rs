@@ -43,6 +43,15 @@ pub struct Word<'text> {
 /// characters; everything else goes through the definition of
 /// [`for_each_word_slowly`], which the tests check it against.
 pub fn for_each_word<'text>(text: &'text str, mut on_word: impl FnMut(Word<'text>)) {
+    for_each_word_while(text, |word| {
+        on_word(word);
+        true
+    });
+}
+
+/// Like [`for_each_word`], but stops at the first word for which `on_word` returns false
+/// (a snippet stops reading a body once it has its passage).
+pub fn for_each_word_while<'text>(text: &'text str, mut on_word: impl FnMut(Word<'text>) -> bool) {
     let bytes = text.as_bytes();
     let mut word_start: Option<usize> = None;
     let mut offset = 0;
@@ -63,7 +72,9 @@ pub fn for_each_word<'text>(text: &'text str, mut on_word: impl FnMut(Word<'text
                 && is_joining_apostrophe('\'', &text[offset + 1..]);
             if !joins {
                 if let Some(start) = word_start.take() {
-                    emit_word(text, start, offset, &mut on_word);
+                    if !emit_word(text, start, offset, &mut on_word) {
+                        return;
+                    }
                 }
             }
             offset += 1;
@@ -73,19 +84,26 @@ pub fn for_each_word<'text>(text: &'text str, mut on_word: impl FnMut(Word<'text
         let next_offset = offset + character.len_utf8();
         if is_cjk(character) {
             if let Some(start) = word_start.take() {
-                emit_word(text, start, offset, &mut on_word);
+                if !emit_word(text, start, offset, &mut on_word) {
+                    return;
+                }
             }
-            on_word(Word {
+            let goes_on = on_word(Word {
                 surface: &text[offset..next_offset],
                 offset_from: offset,
                 offset_to: next_offset,
             });
+            if !goes_on {
+                return;
+            }
         } else if character.is_alphanumeric() {
             word_start.get_or_insert(offset);
         } else if !(word_start.is_some() && is_joining_apostrophe(character, &text[next_offset..]))
         {
             if let Some(start) = word_start.take() {
-                emit_word(text, start, offset, &mut on_word);
+                if !emit_word(text, start, offset, &mut on_word) {
+                    return;
+                }
             }
         }
         offset = next_offset;
@@ -107,7 +125,11 @@ fn is_joining_apostrophe(character: char, rest: &str) -> bool {
 
 /// The character-by-character definition [`for_each_word`] must agree with.
 #[cfg(test)]
-fn for_each_word_slowly<'text>(text: &'text str, mut on_word: impl FnMut(Word<'text>)) {
+fn for_each_word_slowly<'text>(text: &'text str, mut on_each_word: impl FnMut(Word<'text>)) {
+    let mut on_word = |word: Word<'text>| {
+        on_each_word(word);
+        true
+    };
     let mut word_start: Option<usize> = None;
     let mut characters = text.char_indices().peekable();
     while let Some((offset, character)) = characters.next() {
@@ -144,22 +166,24 @@ fn for_each_word_slowly<'text>(text: &'text str, mut on_word: impl FnMut(Word<'t
     }
 }
 
+/// Calls `on_word` with the word from `start` to `end` unless it is too long; returns
+/// whether to go on.
 fn emit_word<'text>(
     text: &'text str,
     start: usize,
     end: usize,
-    on_word: &mut impl FnMut(Word<'text>),
-) {
+    on_word: &mut impl FnMut(Word<'text>) -> bool,
+) -> bool {
     let surface = &text[start..end];
     // A word has no more characters than bytes: only long ones need counting.
     if surface.len() > MAX_WORD_CHARS && surface.chars().count() > MAX_WORD_CHARS {
-        return;
+        return true;
     }
     on_word(Word {
         surface,
         offset_from: start,
         offset_to: end,
-    });
+    })
 }
 
 fn is_cjk(character: char) -> bool {
