@@ -218,18 +218,44 @@ fn collapse_whitespace(text: &str) -> String {
 /// (markup and entities), and single spaces between them. Anything else (another
 /// whitespace, a control or a non-ASCII character) answers false, and the text takes the
 /// full path.
+///
+/// Every hit's body is checked, so the test runs a chunk of bytes at a time with no
+/// early exit inside a chunk, which the compiler turns into vector instructions (a byte
+/// at a time with branches, it was 3% of the server's CPU at 100,000 documents).
 fn is_plain_and_collapsed(text: &str) -> bool {
-    let mut after_space = true;
-    for byte in text.bytes() {
-        if byte.is_ascii_graphic() && byte != b'<' && byte != b'&' {
-            after_space = false;
-        } else if byte == b' ' && !after_space {
-            after_space = true;
-        } else {
+    const CHUNK: usize = 64;
+    let bytes = text.as_bytes();
+    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
+        return true;
+    };
+    if *first == b' ' || *last == b' ' {
+        return false;
+    }
+    let is_allowed = |byte: u8| {
+        let is_visible = (byte > b' ') & (byte < 0x7f) & (byte != b'<') & (byte != b'&');
+        is_visible | (byte == b' ')
+    };
+    for chunk in bytes.chunks(CHUNK) {
+        let all_allowed = chunk
+            .iter()
+            .fold(true, |allowed, byte| allowed & is_allowed(*byte));
+        if !all_allowed {
             return false;
         }
     }
-    text.is_empty() || !after_space
+    // No two spaces in a row: each byte against the next one.
+    for (chunk, next_chunk) in bytes.chunks(CHUNK).zip(bytes[1..].chunks(CHUNK)) {
+        let has_double_space = chunk
+            .iter()
+            .zip(next_chunk)
+            .fold(false, |found, (byte, next)| {
+                found | ((*byte == b' ') & (*next == b' '))
+            });
+        if has_double_space {
+            return false;
+        }
+    }
+    true
 }
 
 /// The character-by-character definition the fast path must agree with.
@@ -325,6 +351,25 @@ mod tests {
         fn text_is_taken_as_collapsed_exactly_when_collapsing_leaves_it_as_it_is(
             raw in " ?([a-z.]{1,4} ){0,6}[a-z.]{0,3}( |\t|\n|\u{0}|\u{7f}|\u{a0}|é)?"
         ) {
+            // Non-ASCII text always takes the full path, even when it is normal.
+            let is_normal_ascii = raw.is_ascii() && collapse_whitespace_slowly(&raw) == raw;
+            prop_assert_eq!(is_plain_and_collapsed(&raw), is_normal_ascii);
+        }
+
+        #[test]
+        fn long_text_is_taken_as_collapsed_exactly_when_collapsing_leaves_it_as_it_is(
+            words in proptest::collection::vec("[a-z.,]{1,9}", 1..120),
+            separators in proptest::collection::vec(
+                prop_oneof![300 => Just(" "), 1 => Just("  "), 1 => Just("\t"), 1 => Just(" \u{a0}")],
+                120,
+            ),
+        ) {
+            let mut raw = String::new();
+            for (word, separator) in words.iter().zip(&separators) {
+                raw.push_str(word);
+                raw.push_str(separator);
+            }
+            let raw = raw.trim_end_matches(' ');
             // Non-ASCII text always takes the full path, even when it is normal.
             let is_normal_ascii = raw.is_ascii() && collapse_whitespace_slowly(&raw) == raw;
             prop_assert_eq!(is_plain_and_collapsed(&raw), is_normal_ascii);
