@@ -371,8 +371,8 @@ mod tests {
             }
             let raw = raw.trim_end_matches(' ');
             // Non-ASCII text always takes the full path, even when it is normal.
-            let is_normal_ascii = raw.is_ascii() && collapse_whitespace_slowly(&raw) == raw;
-            prop_assert_eq!(is_plain_and_collapsed(&raw), is_normal_ascii);
+            let is_normal_ascii = raw.is_ascii() && collapse_whitespace_slowly(raw) == raw;
+            prop_assert_eq!(is_plain_and_collapsed(raw), is_normal_ascii);
         }
     }
 
