@@ -485,9 +485,9 @@ fn score_segment(
         // Chunk by chunk: the maximum of a chunk vectorizes, and most chunks hold
         // nothing that can enter the top once it has filled. The chunks with the highest
         // maxima go first, so the bar rises at once: in document order a low bar lets
-        // most chunks of a large segment be scanned score by score, which for a top of a
-        // hundred costs more than all else. Any order gives the same top, since a score
-        // enters or not by its value and address alone.
+        // most chunks of a large segment be scanned score by score, which for a pool of
+        // candidates (`common_words.rs`) cost more than the scoring. Any order gives the
+        // same top, since a score enters or not by its value and address alone.
         let maxima = chunk_maxima_of(scores, chunk_maxima);
         let first_pass_floor = nth_highest(maxima, top_limit, selection);
         for pass in [ChunkPass::HighMaxima, ChunkPass::TheRest] {

@@ -1,5 +1,5 @@
-//! Scoring in two phases where a catalog is large: the words that most of its documents
-//! contain are scored on the best candidates of the draft's other words only.
+//! Scoring in two phases where a catalog is large: the words that a large share of its
+//! documents contain are scored on the best candidates of the draft's other words only.
 //!
 //! On a large catalog most of a query's postings belong to a few such words. On the
 //! benchmark catalog (100,000 documents) a keystroke's query reads 169,000 postings on
@@ -15,7 +15,7 @@
 //! score is its whole score. The ranking differs from reading everything only where a
 //! document outside the pool would have been carried into the top by common words
 //! alone; on the benchmark's 4,000 drafts the first three results were the same for
-//! 99.7% of them (BENCHMARKS.md, "Eighth run"). Catalogs below
+//! 99.75% of them (BENCHMARKS.md, "Eighth run"). Catalogs below
 //! `min_common_word_documents` documents, every relevance set among them, are always
 //! scored whole.
 
