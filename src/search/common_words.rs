@@ -46,8 +46,10 @@ impl CommonWordSplit {
 }
 
 impl ScoreBuffers {
-    /// Returns what [`ScoreBuffers::top_documents`] returns, the clauses of common
-    /// words scored on the pool of the other clauses' best documents only.
+    /// Returns the `limit` best live documents passing `filters`, best first, as reading
+    /// every posting would (`top_documents`, which the tests hold this against), but with
+    /// the clauses of common words scored on the pool of the other clauses' best
+    /// documents only.
     ///
     /// Every clause is read in full when none is common, when all are, or when the
     /// other clauses match fewer documents than the pool holds (then the top may need
