@@ -87,7 +87,7 @@ impl ScoreBuffers {
 
 #[cfg(test)]
 mod tests {
-    use tantivy::DocId;
+    use tantivy::{DocId, Index};
 
     use super::*;
     use crate::search::accumulator::test_index::{exact_top, index_of, weighted, TANTIVY_K1};
@@ -155,6 +155,14 @@ mod tests {
 
     const FILLER_ONLY: DocId = 3;
 
+    /// That catalog in one segment, and a query whose rare word ("limit") weighs little
+    /// and whose common word ("filler") weighs much.
+    fn filler_outweighing_limit() -> (Index, Vec<WeightedTerm>) {
+        let (index, body) = index_of(&catalog_with_a_document_of_filler(), 2_000, &[]);
+        let terms = weighted(body, &[("limit", 0.1), ("filler", 5.0)]);
+        (index, terms)
+    }
+
     /// Words in half the documents or more are common.
     fn split_with_pool_factor(pool_factor: usize) -> CommonWordSplit {
         CommonWordSplit {
@@ -179,9 +187,8 @@ mod tests {
 
     #[test]
     fn a_pool_the_other_words_cannot_fill_reads_every_clause() {
-        let (index, body) = index_of(&catalog_with_a_document_of_filler(), 2_000, &[]);
+        let (index, terms) = filler_outweighing_limit();
         let searcher = index.reader().unwrap().searcher();
-        let terms = weighted(body, &[("limit", 0.1), ("filler", 5.0)]);
         // 5 x 40 = 200 candidates, and only 100 documents have "limit".
         let split = split_with_pool_factor(40);
 
@@ -196,9 +203,8 @@ mod tests {
     fn a_document_only_common_words_carry_is_left_out_once_the_pool_is_full() {
         // The trade this module makes, pinned down: the catalog above, and a pool of 20
         // that the 100 documents with "limit" fill.
-        let (index, body) = index_of(&catalog_with_a_document_of_filler(), 2_000, &[]);
+        let (index, terms) = filler_outweighing_limit();
         let searcher = index.reader().unwrap().searcher();
-        let terms = weighted(body, &[("limit", 0.1), ("filler", 5.0)]);
         let split = split_with_pool_factor(4);
 
         let two_phases = top(&searcher, &terms, 5, &split);
@@ -212,9 +218,8 @@ mod tests {
 
     #[test]
     fn small_catalogs_are_always_scored_whole() {
-        let (index, body) = index_of(&catalog_with_a_document_of_filler(), 2_000, &[]);
+        let (index, terms) = filler_outweighing_limit();
         let searcher = index.reader().unwrap().searcher();
-        let terms = weighted(body, &[("limit", 0.1), ("filler", 5.0)]);
         let split = CommonWordSplit {
             share: 0.2,
             min_documents: 10_000,
