@@ -172,6 +172,9 @@ pub struct EventSettings {
     pub spool_path: PathBuf,
     /// Size of the spool at most; when full, `POST /v1/events` answers 503.
     pub spool_max_bytes: u64,
+    /// How long the spooled events of suggest answers may wait for their fsync (0: none
+    /// waits); events posted to `/v1/events` are fsynced before the answer.
+    pub spool_sync_interval_ms: u64,
     /// Wait between attempts to reach Redis again after a failure.
     pub retry_interval_ms: u64,
     /// Timeout of one Redis call of the writer and of the stats readers.

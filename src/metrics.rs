@@ -137,7 +137,7 @@ impl Metrics {
         let webhooks = &self.webhooks;
         let outbox = &self.outbox;
         let content_log = &self.content_log;
-        let simple: [(&str, &str, &str, u64); 24] = [
+        let simple: [(&str, &str, &str, u64); 25] = [
             (
                 "deflect_suggestions_total",
                 "counter",
@@ -189,8 +189,14 @@ impl Metrics {
             (
                 "deflect_events_spooled_total",
                 "counter",
-                "Events written to the spool.",
+                "Events written to the spool and fsynced.",
                 load(&events.spooled),
+            ),
+            (
+                "deflect_event_spool_syncs_total",
+                "counter",
+                "Fsyncs of the event spool.",
+                load(&events.spool_syncs),
             ),
             (
                 "deflect_events_replayed_total",

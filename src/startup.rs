@@ -597,6 +597,7 @@ fn start_events(
             queue_capacity: events.queue_capacity,
             max_batch_events: events.write_batch_events.max(1),
             retry_interval: Duration::from_millis(events.retry_interval_ms),
+            unawaited_sync_interval: Duration::from_millis(events.spool_sync_interval_ms),
         },
         event_metrics,
     )

@@ -32,8 +32,11 @@ pub struct EventMetrics {
     pub counted: AtomicU64,
     /// Events Redis had already counted (retries, replays).
     pub duplicates: AtomicU64,
-    /// Events written to the spool.
+    /// Events written to the spool and fsynced.
     pub spooled: AtomicU64,
+    /// Fsyncs of the spool: one per batch a caller waits for, and at most one per
+    /// `events.spool_sync_interval_ms` for the events of suggest answers.
+    pub spool_syncs: AtomicU64,
     /// Spooled events written to Redis on replay.
     pub replayed: AtomicU64,
     /// Events rejected at the edge (invalid).

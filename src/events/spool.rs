@@ -112,6 +112,11 @@ impl Spool {
         self.length
     }
 
+    /// Returns whether records were written since the last successful [`Spool::sync`].
+    pub fn has_unsynced(&self) -> bool {
+        self.length != self.synced_length
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
