@@ -154,6 +154,7 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn serve(extra_file: Option<&Path>) -> anyhow::Result<()> {
+    crate::allocator::use_small_pages();
     let settings = settings_with_telemetry(extra_file)?;
     let runtime = async_runtime()?;
     runtime.block_on(async move {

@@ -1,4 +1,4 @@
-mod allocator;
+pub mod allocator;
 pub mod auth;
 pub mod cli;
 pub mod configuration;
