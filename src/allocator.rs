@@ -15,13 +15,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc asks for huge pages where the kernel allows it ("madvise" mode, Debian's
 /// default). They make offline indexing faster, but a server that keeps memory for
 /// weeks pays for them in resident memory: with them `deflect serve` held 67-76 MiB of
-/// heap on the 100k-document benchmark instead of 29-35 MiB, which took it over its
-/// 300 MB goal. The index files are mapped, not allocated, so they are not affected.
+/// heap on the 100k-document benchmark instead of 35-38 MiB (glibc's malloc: 23-26),
+/// which took it over its 300 MB goal. The index files are mapped, not allocated, so they are not affected.
 pub fn use_small_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag of the
-    // calling process; a failure (an old kernel) leaves huge pages allowed, which is
-    // only slower to give memory back.
+    // calling process; a failure (an old kernel) leaves huge pages allowed, which costs
+    // memory, not correctness.
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
