@@ -14,8 +14,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///
 /// mimalloc asks for huge pages where the kernel allows it ("madvise" mode, Debian's
 /// default). They make offline indexing faster, but a server that keeps memory for
-/// weeks pays for them in resident memory: with them `deflect serve` held 67-76 MiB of
-/// heap on the 100k-document benchmark instead of 35-38 MiB (glibc's malloc: 23-26),
+/// weeks pays for them in resident memory: with them `deflect serve` held 66-75 MiB of
+/// heap on the 100k-document benchmark instead of 34-37 MiB (glibc's malloc: 23-25),
 /// which took it over its 300 MB goal. The index files are mapped, not allocated, so they are not affected.
 pub fn use_small_pages() {
     #[cfg(target_os = "linux")]
