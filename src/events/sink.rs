@@ -515,7 +515,7 @@ mod tests {
     use super::*;
     use crate::domain::{DeflectionEvent, TenantId};
     use crate::events::keys::KeySpace;
-    use crate::events::store::StoreOptions;
+    use crate::events::store::{numbered_event, StoreOptions};
     use secrecy::SecretString;
     use std::path::Path;
     use std::thread::JoinHandle;
@@ -544,15 +544,6 @@ mod tests {
             storable.event.draft.as_deref(),
             Some("card [card] declined")
         );
-    }
-
-    fn resolved(number: usize) -> TenantEvent {
-        let raw = serde_json::json!({"event_id": format!("e{number}"), "type": "resolved",
-            "session_id": "s1"});
-        TenantEvent {
-            tenant: TenantId::parse("acme").unwrap(),
-            event: DeflectionEvent::parse(raw, 1_790_000_000_000, 6).unwrap(),
-        }
     }
 
     /// A writer whose Redis is a closed port, so every event goes to the spool in
@@ -611,9 +602,9 @@ mod tests {
             writer_with_redis_down(directory.path(), Duration::from_secs(3600));
 
         for number in 1..=3 {
-            record_alone(&sink, &metrics, resolved(number));
+            record_alone(&sink, &metrics, numbered_event(number));
         }
-        let outcome = sink.submit(vec![resolved(4)]).await.unwrap();
+        let outcome = sink.submit(vec![numbered_event(4)]).await.unwrap();
 
         assert_eq!(outcome, WriteOutcome::Spooled);
         assert_eq!(metrics.spool_syncs.load(Ordering::Relaxed), 1);
@@ -627,7 +618,7 @@ mod tests {
             writer_with_redis_down(directory.path(), Duration::from_millis(20));
 
         for number in 1..=3 {
-            record_alone(&sink, &metrics, resolved(number));
+            record_alone(&sink, &metrics, numbered_event(number));
         }
 
         wait_until("the events to be fsynced", || {
@@ -642,7 +633,7 @@ mod tests {
         let (sink, thread, metrics) =
             writer_with_redis_down(directory.path(), Duration::from_secs(3600));
         for number in 1..=2 {
-            record_alone(&sink, &metrics, resolved(number));
+            record_alone(&sink, &metrics, numbered_event(number));
         }
 
         drop(sink);

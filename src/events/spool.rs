@@ -245,17 +245,7 @@ pub fn append_raw_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{DeflectionEvent, TenantId};
-
-    fn event(number: usize) -> TenantEvent {
-        let raw = serde_json::json!({
-            "event_id": format!("e{number}"), "type": "resolved", "session_id": "s1"
-        });
-        TenantEvent {
-            tenant: TenantId::parse("acme").unwrap(),
-            event: DeflectionEvent::parse(raw, 1_790_000_000_000, 6).unwrap(),
-        }
-    }
+    use crate::events::store::numbered_event as event;
 
     #[test]
     fn records_come_back_in_order_after_a_reopen() {

@@ -35,6 +35,19 @@ pub struct TenantEvent {
     pub event: DeflectionEvent,
 }
 
+/// Returns tenant acme's "resolved" event `e<number>`: the tests of the spool and the
+/// writer need events told apart by their ids only.
+#[cfg(test)]
+pub(crate) fn numbered_event(number: usize) -> TenantEvent {
+    let raw = serde_json::json!({
+        "event_id": format!("e{number}"), "type": "resolved", "session_id": "s1"
+    });
+    TenantEvent {
+        tenant: TenantId::parse("acme").unwrap(),
+        event: DeflectionEvent::parse(raw, 1_790_000_000_000, 6).unwrap(),
+    }
+}
+
 /// How the store writes.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
