@@ -159,6 +159,9 @@ pub struct EventSettings {
     pub body_limit_bytes: usize,
     /// Events the writer takes from its queue at once at most (answered together).
     pub write_batch_events: usize,
+    /// How long the writer waits after a batch that did not fill up before it takes the
+    /// next; an awaited `POST /v1/events` waits at most this much longer.
+    pub batch_linger_ms: u64,
     /// Events per call of the attribution script; the calls of a batch go one after the
     /// other, so a short call keeps Redis from holding a core for long.
     pub events_per_script_call: usize,

@@ -598,6 +598,7 @@ fn start_events(
             max_batch_events: events.write_batch_events.max(1),
             retry_interval: Duration::from_millis(events.retry_interval_ms),
             unawaited_sync_interval: Duration::from_millis(events.spool_sync_interval_ms),
+            batch_linger: Duration::from_millis(events.batch_linger_ms),
         },
         event_metrics,
     )

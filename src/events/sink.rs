@@ -115,6 +115,10 @@ pub struct SinkOptions {
     /// How long spooled events nobody waits for (those of suggest answers) may stay
     /// written but not fsynced; events a caller waits for are fsynced before the answer.
     pub unawaited_sync_interval: Duration,
+    /// How long the writer waits after a batch that did not fill up before it takes the
+    /// next one, so that under load events gather into batches instead of waking the
+    /// writer (and stealing a core from searches) once per suggestion.
+    pub batch_linger: Duration,
 }
 
 struct WriteRequest {
@@ -254,10 +258,11 @@ impl Writer {
                 wait = wait.min(sync_due.saturating_duration_since(Instant::now()));
             }
             let mut batch = Vec::new();
+            let mut events_in_batch = 0;
             let mut stopping = false;
             match receiver.recv_timeout(wait) {
                 Ok(request) => {
-                    let mut events_in_batch = request.events.len();
+                    events_in_batch = request.events.len();
                     batch.push(request);
                     while events_in_batch < self.options.max_batch_events {
                         match receiver.try_recv() {
@@ -275,11 +280,15 @@ impl Writer {
             if self.spool.pending_bytes() > 0 && Instant::now() >= self.next_replay_attempt {
                 self.replay_some();
             }
+            let batch_was_full = events_in_batch >= self.options.max_batch_events;
             if !batch.is_empty() {
                 self.write(batch);
             }
             if stopping || self.sync_due.is_some_and(|due| Instant::now() >= due) {
                 self.sync_spool();
+            }
+            if events_in_batch > 0 && !batch_was_full && !stopping {
+                std::thread::sleep(self.options.batch_linger);
             }
             if stopping {
                 tracing::info!(
@@ -551,6 +560,7 @@ mod tests {
     fn writer_with_redis_down(
         directory: &Path,
         unawaited_sync_interval: Duration,
+        batch_linger: Duration,
     ) -> (EventSink, JoinHandle<()>, Arc<EventMetrics>) {
         let store = RedisEventStore::new(
             &SecretString::from("redis://127.0.0.1:9/"),
@@ -572,6 +582,7 @@ mod tests {
             max_batch_events: 100,
             retry_interval: Duration::from_secs(3600),
             unawaited_sync_interval,
+            batch_linger,
         };
         let (sink, thread) = EventSink::start(store, spool, options, metrics.clone()).unwrap();
         (sink, thread, metrics)
@@ -599,7 +610,7 @@ mod tests {
     async fn suggest_events_wait_for_the_fsync_of_the_next_awaited_batch() {
         let directory = tempfile::tempdir().unwrap();
         let (sink, _thread, metrics) =
-            writer_with_redis_down(directory.path(), Duration::from_secs(3600));
+            writer_with_redis_down(directory.path(), Duration::from_secs(3600), Duration::ZERO);
 
         for number in 1..=3 {
             record_alone(&sink, &metrics, numbered_event(number));
@@ -615,7 +626,7 @@ mod tests {
     fn suggest_events_alone_are_fsynced_within_the_interval() {
         let directory = tempfile::tempdir().unwrap();
         let (sink, _thread, metrics) =
-            writer_with_redis_down(directory.path(), Duration::from_millis(20));
+            writer_with_redis_down(directory.path(), Duration::from_millis(20), Duration::ZERO);
 
         for number in 1..=3 {
             record_alone(&sink, &metrics, numbered_event(number));
@@ -628,10 +639,30 @@ mod tests {
     }
 
     #[test]
+    fn events_recorded_while_the_writer_lingers_are_written_in_one_batch() {
+        let directory = tempfile::tempdir().unwrap();
+        // Every batch is fsynced, so fsyncs count batches.
+        let (sink, _thread, metrics) =
+            writer_with_redis_down(directory.path(), Duration::ZERO, Duration::from_secs(1));
+        record_alone(&sink, &metrics, numbered_event(1));
+
+        // Spaced out: a writer that did not linger would take each in a batch of its own.
+        for number in 2..=11 {
+            std::thread::sleep(Duration::from_millis(5));
+            sink.record(numbered_event(number));
+        }
+
+        wait_until("the events to be spooled", || {
+            metrics.spooled.load(Ordering::Relaxed) == 11
+        });
+        assert_eq!(metrics.spool_syncs.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
     fn a_stopping_writer_fsyncs_the_suggest_events_it_wrote() {
         let directory = tempfile::tempdir().unwrap();
         let (sink, thread, metrics) =
-            writer_with_redis_down(directory.path(), Duration::from_secs(3600));
+            writer_with_redis_down(directory.path(), Duration::from_secs(3600), Duration::ZERO);
         for number in 1..=2 {
             record_alone(&sink, &metrics, numbered_event(number));
         }
