@@ -271,6 +271,8 @@ def main():
     parser.add_argument("--draft-count", type=int, default=4_000)
     arguments = parser.parse_args()
 
+    for output in (arguments.catalog, arguments.drafts):
+        output.parent.mkdir(parents=True, exist_ok=True)
     vocabulary = Vocabulary()
     titles = []
     with arguments.catalog.open("w", encoding="utf-8") as catalog:
