@@ -16,7 +16,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// default). They make offline indexing faster, but a server that keeps memory for
 /// weeks pays for them in resident memory: with them `deflect serve` held 66-75 MiB of
 /// heap on the 100k-document benchmark instead of 34-37 MiB (glibc's malloc: 23-25),
-/// which took it over its 300 MB goal. The index files are mapped, not allocated, so they are not affected.
+/// which took it over its 300 MB goal. The index files are mapped, not allocated, so
+/// they are not affected.
 pub fn use_small_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag of the

@@ -280,14 +280,16 @@ impl Writer {
             if self.spool.pending_bytes() > 0 && Instant::now() >= self.next_replay_attempt {
                 self.replay_some();
             }
-            let batch_was_full = events_in_batch >= self.options.max_batch_events;
+            // Only a batch that was taken can be followed by more (a stopping writer took
+            // none); a full one leaves a backlog to take at once.
+            let lingers = !batch.is_empty() && events_in_batch < self.options.max_batch_events;
             if !batch.is_empty() {
                 self.write(batch);
             }
             if stopping || self.sync_due.is_some_and(|due| Instant::now() >= due) {
                 self.sync_spool();
             }
-            if events_in_batch > 0 && !batch_was_full && !stopping {
+            if lingers {
                 std::thread::sleep(self.options.batch_linger);
             }
             if stopping {
