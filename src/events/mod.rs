@@ -11,6 +11,7 @@ pub mod keys;
 pub mod redaction;
 pub mod sink;
 pub mod spool;
+mod spool_full_warning;
 pub mod stats;
 pub mod store;
 

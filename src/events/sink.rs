@@ -21,6 +21,7 @@ use crate::error::error_chain;
 
 use super::redaction::{redact_personal_data, UnredactedDraft};
 use super::spool::{Spool, SpoolError};
+use super::spool_full_warning::{SpoolFullWarning, SPOOL_FULL_WARNING_INTERVAL};
 use super::store::{RedisEventStore, StoreError, TenantEvent};
 use super::EventMetrics;
 
@@ -158,6 +159,7 @@ impl EventSink {
             redis_was_down: false,
             unsynced_events: 0,
             sync_due: None,
+            spool_full_warning: SpoolFullWarning::new(SPOOL_FULL_WARNING_INTERVAL),
         };
         let thread = std::thread::Builder::new()
             .name("event-writer".to_owned())
@@ -239,6 +241,7 @@ struct Writer {
     unsynced_events: u64,
     /// When the spool must be fsynced at the latest, while it holds unsynced events.
     sync_due: Option<Instant>,
+    spool_full_warning: SpoolFullWarning,
 }
 
 const MAX_REFUSALS_OF_PENDING: u32 = 3;
@@ -370,7 +373,16 @@ impl Writer {
             let outcome = match self.spool.write(&events[range.clone()]) {
                 Ok(()) => WriteOutcome::Spooled,
                 Err(SpoolError::Full { max_bytes }) => {
-                    tracing::warn!(max_bytes, events = range.len(), "event spool is full");
+                    let due = self
+                        .spool_full_warning
+                        .not_kept(range.len() as u64, Instant::now());
+                    if let Some(events_since_last_warning) = due {
+                        tracing::warn!(
+                            max_bytes,
+                            events_since_last_warning,
+                            "event spool is full; events are not kept until redis is back"
+                        );
+                    }
                     WriteOutcome::SpoolFull
                 }
                 Err(error) => {
