@@ -366,12 +366,15 @@ struct AppendingWriter {
 
 impl AppendingWriter {
     /// Appends documents from `first_document` on, `documents_per_append` at a time, with
-    /// `pause` after each append.
+    /// `pause` after each append. With `rewritten_documents`, the numbering starts over at
+    /// `first_document` after that many: the changes keep coming, the catalog (and so a
+    /// rebuild's snapshot) stays that size.
     fn start(
         writer: LogWriter,
         first_document: usize,
         documents_per_append: usize,
         pause: Duration,
+        rewritten_documents: Option<usize>,
     ) -> AppendingWriter {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
@@ -380,6 +383,10 @@ impl AppendingWriter {
             while !stopped.load(Ordering::Relaxed) {
                 writer.append(next_document, documents_per_append);
                 next_document += documents_per_append;
+                if rewritten_documents.is_some_and(|count| next_document >= first_document + count)
+                {
+                    next_document = first_document;
+                }
                 std::thread::sleep(pause);
             }
             writer
@@ -493,6 +500,7 @@ fn processes_following_the_content_log_killed_at_random_points_keep_what_their_l
         CATALOG_DOCUMENTS,
         DOCUMENTS_PER_APPEND,
         Duration::from_millis(100),
+        None,
     );
     // How long a new instance (`serve` on an empty index) takes to have the whole log.
     std::thread::sleep(Duration::from_millis(300));
@@ -588,12 +596,15 @@ fn processes_following_the_content_log_killed_at_random_points_keep_what_their_l
 #[test]
 fn a_new_instance_catches_up_and_serves_while_another_instance_appends_faster_than_it_commits() {
     // Arrange: a catalog in the content log, and another instance appending one document
-    // at a time without a pause: far more entries a second than a commit takes.
+    // at a time without a pause: far more entries a second than a commit takes. It
+    // rewrites the same 500 documents: with new ones at that pace, the snapshot grew by
+    // thousands of documents a second, and on a busy CI machine every rebuild from it took
+    // longer than the log took to be trimmed past it (seen once: three attempts in 120 s).
     let workspace = Workspace::with_content_log();
     let writer = LogWriter::new(workspace.content_log_prefix.as_deref().unwrap());
     writer.append(0, 500);
     let record = writer.record.clone();
-    let background_writer = AppendingWriter::start(writer, 500, 1, Duration::ZERO);
+    let background_writer = AppendingWriter::start(writer, 500, 1, Duration::ZERO, Some(500));
     std::thread::sleep(Duration::from_millis(300));
     let written_before_the_start = record.lock().unwrap().appended.last().unwrap().position;
 
