@@ -157,17 +157,28 @@ fn check_schema_marker(path: &Path, expected: u32) -> Result<(), IndexError> {
 /// document store about a third smaller than tantivy's default lz4 (measured on the
 /// benchmark catalog), which is memory the server does not map, and only the few hits a
 /// search returns are ever decompressed. Level 1 rather than 3: tantivy compresses each
-/// 16 KiB block with a fresh context, and level 3's larger tables made `deflect index` of
-/// the benchmark catalog about 6% slower for a store only 3% smaller (124 against 128
-/// MiB); reading is as fast at either level. An index keeps the level it was created with.
+/// block with a fresh context, and level 3's larger tables made `deflect index` of the
+/// benchmark catalog about 6% slower for a store only 3% smaller (124 against 128 MiB);
+/// reading is as fast at either level.
+///
+/// Blocks of 8 KiB instead of tantivy's 16: every hit decompresses the whole block that
+/// holds it, and zstd was 14% of a keystroke's CPU. Half the block is about 4% more
+/// keystrokes a second at saturation (three benchmark runs); the store is 4% larger
+/// (139 against 134 MB at 100k documents), which the server maps
+/// (benches/BENCHMARKS.md, "Eleventh run"). An index keeps the settings it was created
+/// with.
 fn index_settings() -> IndexSettings {
     IndexSettings {
         docstore_compression: Compressor::Zstd(ZstdCompressor {
             compression_level: Some(1),
         }),
+        docstore_blocksize: DOCUMENT_STORE_BLOCK_BYTES,
         ..IndexSettings::default()
     }
 }
+
+/// Size of the document store's compressed blocks (see [`index_settings`]).
+const DOCUMENT_STORE_BLOCK_BYTES: usize = 8 * 1024;
 
 #[cfg(test)]
 mod tests {
