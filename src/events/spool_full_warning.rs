@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-/// Lines at most one a minute.
+/// The warning is logged at most once a minute.
 pub const SPOOL_FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Counts the events not kept because the spool is full and decides when to say so.

@@ -163,8 +163,8 @@ fn check_schema_marker(path: &Path, expected: u32) -> Result<(), IndexError> {
 ///
 /// Blocks of 8 KiB instead of tantivy's 16: every hit decompresses the whole block that
 /// holds it, and zstd was 14% of a keystroke's CPU. Half the block is about 4% more
-/// keystrokes a second at saturation (three benchmark runs); the store is 4% larger
-/// (139 against 134 MB at 100k documents), which the server maps
+/// keystrokes a second at saturation (interleaved pairs in three runs); the store is 4%
+/// larger (139 against 134 MB at 100k documents), which the server maps
 /// (benches/BENCHMARKS.md, "Eleventh run"). An index keeps the settings it was created
 /// with.
 fn index_settings() -> IndexSettings {
