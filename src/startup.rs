@@ -26,7 +26,9 @@ use crate::events::holdout::Holdout;
 use crate::events::keys::KeySpace;
 use crate::events::spool::Spool;
 use crate::events::stats::StatsReader;
-use crate::events::{EventMetrics, EventSink, RedisEventStore, SinkOptions, StoreOptions};
+use crate::events::{
+    EventMetrics, EventSink, EventWriterThread, RedisEventStore, SinkOptions, StoreOptions,
+};
 use crate::metrics::{record_request_metrics, Metrics};
 use crate::middleware::{cors, expose_request_id};
 use crate::outbox::{OutboxQueue, OutboxStore, OutboxWorker, WorkerSettings};
@@ -96,7 +98,12 @@ pub struct EventIntake {
 pub struct Application {
     port: u16,
     server: Server,
+    event_writer: EventWriterThread,
 }
+
+/// How long a stopping server waits at most for the event writer to write what the last
+/// requests queued: longer than a Redis call's timeout and a spool fsync.
+const EVENT_WRITER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
@@ -145,7 +152,7 @@ impl Application {
         })?
         .map(Holdout::new);
 
-        let (events, stats, key_space) = start_events(&settings, event_metrics)?;
+        let (events, event_writer, stats, key_space) = start_events(&settings, event_metrics)?;
         let searcher =
             ContentSearcher::serving(store.serving_index().clone(), settings.search.tuning());
         let search_threads =
@@ -246,6 +253,7 @@ impl Application {
         Ok(Application {
             port,
             server: server.run(),
+            event_writer,
         })
     }
 
@@ -258,8 +266,22 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until the server is stopped (SIGTERM, SIGINT or its handle), then waits
+    /// for the event writer to write what the last requests queued.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let event_writer = self.event_writer;
+        let ended =
+            tokio::task::spawn_blocking(move || event_writer.stop(EVENT_WRITER_STOP_TIMEOUT))
+                .await
+                .unwrap_or(false);
+        if !ended {
+            tracing::warn!(
+                timeout_seconds = EVENT_WRITER_STOP_TIMEOUT.as_secs(),
+                "the event writer did not finish in time; events still queued are not written"
+            );
+        }
+        served
     }
 }
 
@@ -555,7 +577,7 @@ pub fn sync_service(
 fn start_events(
     settings: &Settings,
     event_metrics: Arc<EventMetrics>,
-) -> anyhow::Result<(EventSink, StatsReader, KeySpace)> {
+) -> anyhow::Result<(EventSink, EventWriterThread, StatsReader, KeySpace)> {
     use anyhow::Context;
 
     // rediss:// URLs use rustls; its crypto provider is chosen here once for the process
@@ -590,7 +612,7 @@ fn start_events(
             "the event spool holds events of an earlier run; replaying them"
         );
     }
-    let (sink, _writer_thread) = EventSink::start(
+    let (sink, writer_thread) = EventSink::start(
         store,
         spool,
         SinkOptions {
@@ -604,5 +626,5 @@ fn start_events(
     )
     .context("failed to start the event writer")?;
     let stats = StatsReader::new(&settings.redis.url, key_space.clone(), redis_timeout);
-    Ok((sink, stats, key_space))
+    Ok((sink, writer_thread, stats, key_space))
 }

@@ -17,7 +17,7 @@ pub mod store;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
-pub use sink::{EventSink, QueuedEvent, SinkError, SinkOptions, WriteOutcome};
+pub use sink::{EventSink, EventWriterThread, QueuedEvent, SinkError, SinkOptions, WriteOutcome};
 pub use store::{RedisEventStore, StoreOptions, TenantEvent};
 
 /// Counters of the event pipeline, read by `GET /metrics`.

@@ -127,10 +127,18 @@ struct WriteRequest {
     reply: Option<oneshot::Sender<WriteOutcome>>,
 }
 
+/// What the writer thread is sent.
+enum WriterMessage {
+    Write(WriteRequest),
+    /// Ends the writer once it has written what was sent before (see
+    /// [`EventWriterThread::stop`]).
+    Stop,
+}
+
 /// The handle handlers use; cheap to clone.
 #[derive(Clone)]
 pub struct EventSink {
-    sender: SyncSender<WriteRequest>,
+    sender: SyncSender<WriterMessage>,
     capacity: usize,
     metrics: Arc<EventMetrics>,
 }
@@ -143,7 +151,7 @@ impl EventSink {
         spool: Spool,
         options: SinkOptions,
         metrics: Arc<EventMetrics>,
-    ) -> std::io::Result<(EventSink, std::thread::JoinHandle<()>)> {
+    ) -> std::io::Result<(EventSink, EventWriterThread)> {
         // The channel counts requests; the event bound is kept by `metrics.queue_depth`.
         let (sender, receiver) = mpsc::sync_channel(options.queue_capacity.max(1));
         metrics
@@ -166,11 +174,11 @@ impl EventSink {
             .spawn(move || writer.run(receiver))?;
         Ok((
             EventSink {
-                sender,
+                sender: sender.clone(),
                 capacity: options.queue_capacity,
                 metrics,
             },
-            thread,
+            EventWriterThread { sender, thread },
         ))
     }
 
@@ -213,7 +221,10 @@ impl EventSink {
             self.metrics.queue_depth.fetch_sub(count, Ordering::Relaxed);
             return Err(SinkError::QueueFull);
         }
-        match self.sender.try_send(WriteRequest { events, reply }) {
+        match self
+            .sender
+            .try_send(WriterMessage::Write(WriteRequest { events, reply }))
+        {
             Ok(()) => Ok(()),
             Err(error) => {
                 self.metrics.queue_depth.fetch_sub(count, Ordering::Relaxed);
@@ -223,6 +234,37 @@ impl EventSink {
                 }
             }
         }
+    }
+}
+
+/// The writer thread, kept by whoever shuts the process down.
+///
+/// The writer also ends when every [`EventSink`] is gone, but at shutdown background tasks
+/// still hold sinks until the runtime ends, and a process that exits before its writer
+/// took the queue loses the events in it: those of the last suggestions, which nobody
+/// waits for, and, while the writer lingers (`events.batch_linger_ms`), those of the last
+/// milliseconds.
+pub struct EventWriterThread {
+    sender: SyncSender<WriterMessage>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl EventWriterThread {
+    /// Asks the writer to write what was queued before this call (to Redis, or to the
+    /// spool, fsynced), then end, and waits for it at most `timeout`. Returns whether it
+    /// ended in time. Blocking: call it from a blocking thread.
+    pub fn stop(self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        // Blocks while the queue is full, which the writer is emptying; fails only when
+        // the writer has ended already.
+        let _ = self.sender.send(WriterMessage::Stop);
+        while !self.thread.is_finished() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.thread.join().is_ok()
     }
 }
 
@@ -248,7 +290,7 @@ const MAX_REFUSALS_OF_PENDING: u32 = 3;
 const IDLE_WAKEUP: Duration = Duration::from_secs(1);
 
 impl Writer {
-    fn run(mut self, receiver: Receiver<WriteRequest>) {
+    fn run(mut self, receiver: Receiver<WriterMessage>) {
         loop {
             let mut wait = if self.spool.pending_bytes() > 0 {
                 self.next_replay_attempt
@@ -264,28 +306,33 @@ impl Writer {
             let mut events_in_batch = 0;
             let mut stopping = false;
             match receiver.recv_timeout(wait) {
-                Ok(request) => {
+                Ok(WriterMessage::Write(request)) => {
                     events_in_batch = request.events.len();
                     batch.push(request);
                     while events_in_batch < self.options.max_batch_events {
                         match receiver.try_recv() {
-                            Ok(request) => {
+                            Ok(WriterMessage::Write(request)) => {
                                 events_in_batch += request.events.len();
                                 batch.push(request);
+                            }
+                            Ok(WriterMessage::Stop) => {
+                                stopping = true;
+                                break;
                             }
                             Err(_) => break,
                         }
                     }
                 }
+                Ok(WriterMessage::Stop) | Err(RecvTimeoutError::Disconnected) => stopping = true,
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => stopping = true,
             }
             if self.spool.pending_bytes() > 0 && Instant::now() >= self.next_replay_attempt {
                 self.replay_some();
             }
-            // Only a batch that was taken can be followed by more (a stopping writer took
-            // none); a full one leaves a backlog to take at once.
-            let lingers = !batch.is_empty() && events_in_batch < self.options.max_batch_events;
+            // Only a batch that was taken can be followed by more, and not by a stopping
+            // writer; a full one leaves a backlog to take at once.
+            let lingers =
+                !stopping && !batch.is_empty() && events_in_batch < self.options.max_batch_events;
             if !batch.is_empty() {
                 self.write(batch);
             }
@@ -541,7 +588,6 @@ mod tests {
     use crate::events::store::{numbered_event, StoreOptions};
     use secrecy::SecretString;
     use std::path::Path;
-    use std::thread::JoinHandle;
 
     fn event_with_reason(reason: &str) -> TenantEvent {
         let raw = serde_json::json!({"event_id": "e1", "type": "not_helpful",
@@ -575,7 +621,7 @@ mod tests {
         directory: &Path,
         unawaited_sync_interval: Duration,
         batch_linger: Duration,
-    ) -> (EventSink, JoinHandle<()>, Arc<EventMetrics>) {
+    ) -> (EventSink, EventWriterThread, Arc<EventMetrics>) {
         let store = RedisEventStore::new(
             &SecretString::from("redis://127.0.0.1:9/"),
             KeySpace::new("sink-test:").unwrap(),
@@ -682,11 +728,36 @@ mod tests {
         }
 
         drop(sink);
-        thread.join().unwrap();
+        let ended = thread.stop(Duration::from_secs(10));
 
+        assert!(ended);
         assert_eq!(metrics.spool_syncs.load(Ordering::Relaxed), 1);
         assert_eq!(metrics.spooled.load(Ordering::Relaxed), 2);
         let (_, recovery) = Spool::open(&directory.path().join("events.spool"), 1 << 20).unwrap();
         assert_eq!(recovery.records, 2);
+    }
+
+    #[test]
+    fn a_writer_stopped_while_sinks_live_on_writes_what_was_queued_before_it_ends() {
+        // The writer lingers a second after each batch: events recorded meanwhile wait in
+        // the queue, as those of the last suggestions do when a server shuts down.
+        let directory = tempfile::tempdir().unwrap();
+        let (sink, thread, metrics) = writer_with_redis_down(
+            directory.path(),
+            Duration::from_secs(3600),
+            Duration::from_secs(1),
+        );
+        record_alone(&sink, &metrics, numbered_event(1));
+        for number in 2..=5 {
+            sink.record(numbered_event(number));
+        }
+
+        let ended = thread.stop(Duration::from_secs(10));
+
+        assert!(ended, "the writer ended although a sink is still alive");
+        assert_eq!(metrics.spooled.load(Ordering::Relaxed), 5);
+        let (_, recovery) = Spool::open(&directory.path().join("events.spool"), 1 << 20).unwrap();
+        assert_eq!(recovery.records, 5);
+        drop(sink);
     }
 }

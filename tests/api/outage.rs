@@ -436,6 +436,40 @@ async fn a_spool_with_a_torn_last_record_starts_and_replays_the_whole_records() 
     assert_eq!(total["deflections"], 3, "{total}");
 }
 
+#[tokio::test]
+async fn a_server_that_stops_spools_the_events_its_last_suggestions_queued() {
+    // Arrange: the writer lingers two seconds after a batch, so the events of the
+    // suggestions after the first wait in its queue when the server is told to stop.
+    let app = spawn_app_with_redis_down_and(|settings| {
+        settings.events.batch_linger_ms = 2_000;
+    })
+    .await;
+    for number in 1..=10 {
+        let query = format!("how do I reset my password {number}");
+        let response = app
+            .suggest_by_query(&app.acme.suggest, &[("q", query.as_str())])
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    // Act
+    app.stop().await;
+
+    // Assert: the stopped writer lets go of the spool, which holds every event.
+    let spool_path = &app.settings.events.spool_path;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let recovery = loop {
+        match Spool::open(spool_path, 1 << 20) {
+            Ok((_, recovery)) => break recovery,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("the event writer still holds the spool: {error}"),
+        }
+    };
+    assert_eq!(recovery.records, 10);
+}
+
 fn write_spool(path: &Path, events: &[Value]) {
     let (mut spool, _) = Spool::open(path, 1 << 20).unwrap();
     let now_ms = milliseconds_ago(0);
