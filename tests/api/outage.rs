@@ -457,16 +457,13 @@ async fn a_server_that_stops_spools_the_events_its_last_suggestions_queued() {
 
     // Assert: the stopped writer lets go of the spool, which holds every event.
     let spool_path = &app.settings.events.spool_path;
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let recovery = loop {
-        match Spool::open(spool_path, 1 << 20) {
-            Ok((_, recovery)) => break recovery,
-            Err(_) if std::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(error) => panic!("the event writer still holds the spool: {error}"),
-        }
-    };
+    let recovery = app
+        .eventually("the event writer to let go of the spool", || async {
+            Spool::open(spool_path, 1 << 20)
+                .ok()
+                .map(|(_, recovery)| recovery)
+        })
+        .await;
     assert_eq!(recovery.records, 10);
 }
 
