@@ -22,7 +22,8 @@ pub struct MatchTargets<'query> {
 
 impl MatchTargets<'_> {
     /// Returns which target a word is: the position of its term in `terms`, or
-    /// `terms.len()` for the prefix.
+    /// `terms.len()` for the prefix. A stop word is never the prefix's target: like the
+    /// index (`document.rs`), a typed "th" means "theme", not "the".
     fn target_of(
         &self,
         analyzer: &Analyzer,
@@ -40,7 +41,9 @@ impl MatchTargets<'_> {
             }
         }
         let prefix = self.prefix?;
-        folded_starts_with(surface, prefix).then_some(self.terms.len())
+        let completes_prefix = folded_starts_with(surface, prefix)
+            && !analyzer.with_analysed_word(surface, |analysed| analysed.is_stop_word);
+        completes_prefix.then_some(self.terms.len())
     }
 }
 
@@ -368,6 +371,23 @@ mod tests {
         assert_eq!(
             snippet.html,
             "To &lt;b&gt;<mark>reset</mark>&lt;/b&gt; your <mark>passwords</mark>, open Settings."
+        );
+    }
+
+    #[test]
+    fn the_word_being_typed_marks_content_words_and_not_the_stop_words_it_starts() {
+        let targets = MatchTargets {
+            terms: &[],
+            prefix: Some("th"),
+        };
+        let snippet = best_passage(
+            "Switch the dashboard to the dark theme.",
+            Analyzer::of(Language::English),
+            &targets,
+        );
+        assert_eq!(
+            snippet.html,
+            "Switch the dashboard to the dark <mark>theme</mark>."
         );
     }
 

@@ -154,6 +154,64 @@ async fn a_half_typed_draft_finds_the_password_article_and_marks_the_matched_wor
 }
 
 #[tokio::test]
+async fn a_word_being_typed_matches_content_words_and_not_the_stop_words_they_start() {
+    // Arrange: "th" starts the title word "theme" in one article and only the stop word
+    // "the" in the other.
+    let app = spawn_app().await;
+    app.put_documents(
+        &app.acme.admin,
+        &[
+            article(
+                "article-dark-theme",
+                "Dark theme for the dashboard",
+                "Switch the dashboard to a dark theme in your settings.",
+            ),
+            article(
+                "article-export-invoices",
+                "Export the dashboard invoices",
+                "Download every invoice of the dashboard as one file.",
+            ),
+        ],
+    )
+    .await;
+
+    // Act
+    let suggestions = app
+        .suggestions(
+            &app.acme.agent,
+            &json!({"text": "dashboard invoices or a dark th", "limit": 10}),
+        )
+        .await;
+
+    // Assert: both articles are found; only the theme article has a word starting with
+    // "th" that is not a stop word, so only it is matched through the prefix.
+    let mut found = suggestions.ids();
+    found.sort_unstable();
+    assert_eq!(
+        found,
+        ["article-dark-theme", "article-export-invoices"],
+        "{suggestions:?}"
+    );
+    let matched_by_prefix: Vec<&str> = suggestions
+        .results
+        .iter()
+        .filter(|result| result.matched_terms.iter().any(|term| term == "th*"))
+        .map(|result| result.id.as_str())
+        .collect();
+    assert_eq!(matched_by_prefix, ["article-dark-theme"], "{suggestions:?}");
+    let theme_snippet = &suggestions
+        .results
+        .iter()
+        .find(|result| result.id == "article-dark-theme")
+        .unwrap()
+        .snippet;
+    assert!(
+        theme_snippet.contains("<mark>theme</mark>") && !theme_snippet.contains("<mark>the</mark>"),
+        "the snippet marks the stop word: {theme_snippet}"
+    );
+}
+
+#[tokio::test]
 async fn a_long_rambling_draft_still_finds_the_password_article() {
     // Arrange: more content words than are scored (12), the telling ones among many
     // that say little.
