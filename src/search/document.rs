@@ -166,7 +166,7 @@ fn prefix_list(analyzer: &Analyzer, scope: &str, texts: &[&str]) -> TermList {
     let mut prefixes = TermList::default();
     for text in texts {
         for_each_word(text, |word| {
-            if analyzer.with_analysed_word(word.surface, |analysed| analysed.is_stop_word) {
+            if analyzer.is_stop_word(word.surface) {
                 return;
             }
             let folded = fold(word.surface);

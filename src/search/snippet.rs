@@ -41,8 +41,8 @@ impl MatchTargets<'_> {
             }
         }
         let prefix = self.prefix?;
-        let completes_prefix = folded_starts_with(surface, prefix)
-            && !analyzer.with_analysed_word(surface, |analysed| analysed.is_stop_word);
+        let completes_prefix =
+            folded_starts_with(surface, prefix) && !analyzer.is_stop_word(surface);
         completes_prefix.then_some(self.terms.len())
     }
 }

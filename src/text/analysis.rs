@@ -282,7 +282,7 @@ impl Analyzer {
 
     /// Returns whether the word is a stop word of this language.
     pub fn is_stop_word(&self, surface: &str) -> bool {
-        self.analyse_word(surface).is_stop_word
+        self.with_analysed_word(surface, |analysed| analysed.is_stop_word)
     }
 
     /// Returns the index term of a word and whether it is a stop word.
