@@ -24,10 +24,11 @@ use tantivy::fieldnorm::FieldNormReader;
 use tantivy::postings::BlockSegmentPostings;
 use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocAddress, DocId, Score, Searcher, SegmentReader, Term};
+use tantivy::{DocAddress, DocId, Score, SegmentReader, Term};
 
 use super::query::ContentFilters;
 use super::segment_filter::SegmentFilter;
+use super::term_lookups::TermLookups;
 
 /// One clause of a query: an index term and what its BM25 score is multiplied by.
 #[derive(Debug, Clone)]
@@ -71,7 +72,7 @@ impl ScoreBuffers {
     #[cfg(test)]
     pub fn top_documents(
         &self,
-        searcher: &Searcher,
+        searcher: &tantivy::Searcher,
         terms: &[WeightedTerm],
         statistics: &dyn Bm25StatisticsProvider,
         k1: Score,
@@ -80,13 +81,13 @@ impl ScoreBuffers {
     ) -> tantivy::Result<Vec<(Score, DocAddress)>> {
         let clauses = clauses_of(terms, statistics, k1)?;
         let clause_refs: Vec<&Clause<'_>> = clauses.iter().collect();
-        self.top_of_clauses(searcher, &clause_refs, filters, limit)
+        self.top_of_clauses(&TermLookups::new(searcher), &clause_refs, filters, limit)
     }
 
     /// [`ScoreBuffers::top_documents`] of clauses already weighted.
     pub(super) fn top_of_clauses(
         &self,
-        searcher: &Searcher,
+        lookups: &TermLookups<'_>,
         clauses: &[&Clause<'_>],
         filters: &ContentFilters,
         limit: usize,
@@ -94,8 +95,9 @@ impl ScoreBuffers {
         let mut top = TopScores::new(limit);
         let mut scratch = self.take();
         let mut outcome = Ok(());
-        for (segment_ord, reader) in searcher.segment_readers().iter().enumerate() {
+        for (segment_ord, reader) in lookups.searcher().segment_readers().iter().enumerate() {
             outcome = score_segment(
+                lookups,
                 reader,
                 segment_ord as u32,
                 clauses,
@@ -135,7 +137,7 @@ impl ScoreBuffers {
 /// Only the candidates' postings are read (by skipping to them), so this suits terms
 /// that are in nearly every document, such as stop words.
 pub(crate) fn add_scores(
-    searcher: &Searcher,
+    lookups: &TermLookups<'_>,
     terms: &[WeightedTerm],
     statistics: &dyn Bm25StatisticsProvider,
     k1: Score,
@@ -143,12 +145,12 @@ pub(crate) fn add_scores(
 ) -> tantivy::Result<()> {
     let clauses = clauses_of(terms, statistics, k1)?;
     let clause_refs: Vec<&Clause<'_>> = clauses.iter().collect();
-    add_clause_scores(searcher, &clause_refs, top_docs)
+    add_clause_scores(lookups, &clause_refs, top_docs)
 }
 
 /// [`add_scores`] of clauses already weighted.
 pub(super) fn add_clause_scores(
-    searcher: &Searcher,
+    lookups: &TermLookups<'_>,
     clauses: &[&Clause<'_>],
     top_docs: &mut [(Score, DocAddress)],
 ) -> tantivy::Result<()> {
@@ -162,10 +164,9 @@ pub(super) fn add_clause_scores(
                 .as_ref()
                 .is_none_or(|(segment_ord, _)| *segment_ord != address.segment_ord);
             if is_new_segment {
-                let reader = searcher.segment_reader(address.segment_ord);
                 segment_postings = Some((
                     address.segment_ord,
-                    TermPostings::open(reader, clause.term)?,
+                    TermPostings::open(lookups, address.segment_ord, clause.term)?,
                 ));
             }
             let Some((_, Some(postings))) = segment_postings.as_mut() else {
@@ -289,19 +290,15 @@ pub(super) fn clauses_of<'terms>(
 /// [`add_scores`] would add to it.
 ///
 /// For one document the 256-entry length tables of [`TermWeight`] cost more than they
-/// save, and in an index of one segment (what bulk loads leave) the term's dictionary
-/// entry gives both its postings and its document frequency, so each term is looked up
-/// once. Absent terms cost their look-up only.
+/// save.
 pub(crate) fn score_document(
-    searcher: &Searcher,
+    lookups: &TermLookups<'_>,
     terms: &[WeightedTerm],
     statistics: &dyn Bm25StatisticsProvider,
     k1: Score,
     address: DocAddress,
 ) -> tantivy::Result<Score> {
     let total_num_docs = statistics.total_num_docs()?;
-    let reader = searcher.segment_reader(address.segment_ord);
-    let one_segment = searcher.segment_readers().len() == 1;
     let mut fields: Vec<FieldScoring> = Vec::new();
     let mut score = 0.0;
     for term in terms {
@@ -310,7 +307,8 @@ pub(crate) fn score_document(
             Some(position) => position,
             None => {
                 fields.push(FieldScoring::open(
-                    reader,
+                    lookups,
+                    address.segment_ord,
                     field,
                     statistics,
                     total_num_docs,
@@ -319,21 +317,19 @@ pub(crate) fn score_document(
             }
         };
         let scoring = &fields[position];
-        let Some(term_info) = scoring.inverted_index.get_term_info(&term.term)? else {
+        let Some(mut postings) = lookups.block_postings(
+            address.segment_ord,
+            &term.term,
+            IndexRecordOption::WithFreqs,
+        )?
+        else {
             continue;
         };
-        let mut postings = scoring
-            .inverted_index
-            .read_block_postings_from_terminfo(&term_info, IndexRecordOption::WithFreqs)?;
         let in_block = postings.seek(address.doc_id);
         if postings.doc(in_block) != address.doc_id {
             continue;
         }
-        let doc_freq = if one_segment {
-            u64::from(term_info.doc_freq)
-        } else {
-            statistics.doc_freq(&term.term)?
-        };
+        let doc_freq = statistics.doc_freq(&term.term)?;
         let weight = inverse_document_frequency(doc_freq, total_num_docs) * (1.0 + k1) * term.boost;
         let fieldnorm = scoring.fieldnorms.fieldnorm(address.doc_id);
         score += saturate(
@@ -348,22 +344,21 @@ pub(crate) fn score_document(
 /// What [`score_document`] needs of one field of the document's segment.
 struct FieldScoring {
     field: Field,
-    inverted_index: std::sync::Arc<tantivy::InvertedIndexReader>,
     fieldnorms: FieldNormReader,
     average_fieldnorm: Score,
 }
 
 impl FieldScoring {
     fn open(
-        reader: &SegmentReader,
+        lookups: &TermLookups<'_>,
+        segment_ord: u32,
         field: Field,
         statistics: &dyn Bm25StatisticsProvider,
         total_num_docs: u64,
     ) -> tantivy::Result<FieldScoring> {
         Ok(FieldScoring {
             field,
-            inverted_index: reader.inverted_index(field)?,
-            fieldnorms: field_norms(reader, field)?,
+            fieldnorms: field_norms(lookups.searcher().segment_reader(segment_ord), field)?,
             average_fieldnorm: average_fieldnorm(statistics, field, total_num_docs)?,
         })
     }
@@ -385,16 +380,19 @@ struct TermPostings {
 }
 
 impl TermPostings {
-    /// Returns `None` when the segment does not have the term.
-    fn open(reader: &SegmentReader, term: &Term) -> tantivy::Result<Option<TermPostings>> {
-        let field = term.field();
-        let Some(blocks) = reader
-            .inverted_index(field)?
-            .read_block_postings(term, IndexRecordOption::WithFreqs)?
+    /// Returns `None` when the segment `segment_ord` does not have the term.
+    fn open(
+        lookups: &TermLookups<'_>,
+        segment_ord: u32,
+        term: &Term,
+    ) -> tantivy::Result<Option<TermPostings>> {
+        let Some(blocks) =
+            lookups.block_postings(segment_ord, term, IndexRecordOption::WithFreqs)?
         else {
             return Ok(None);
         };
-        let fieldnorms = field_norms(reader, field)?;
+        let reader = lookups.searcher().segment_reader(segment_ord);
+        let fieldnorms = field_norms(reader, term.field())?;
         Ok(Some(TermPostings { blocks, fieldnorms }))
     }
 }
@@ -402,6 +400,7 @@ impl TermPostings {
 /// Scores one segment into `scratch` and offers its documents to `top`; leaves its scores
 /// all zeros.
 fn score_segment(
+    lookups: &TermLookups<'_>,
     reader: &SegmentReader,
     segment_ord: u32,
     clauses: &[&Clause<'_>],
@@ -415,7 +414,7 @@ fn score_segment(
     let mut postings_by_term = Vec::with_capacity(clauses.len());
     let mut total_postings: u64 = 0;
     for clause in clauses {
-        if let Some(postings) = TermPostings::open(reader, clause.term)? {
+        if let Some(postings) = TermPostings::open(lookups, segment_ord, clause.term)? {
             total_postings += u64::from(postings.blocks.doc_freq());
             postings_by_term.push((postings, &clause.weight));
         }
@@ -744,6 +743,7 @@ pub(super) mod test_index {
 mod tests {
     use tantivy::collector::TopDocs;
     use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
+    use tantivy::Searcher;
 
     use super::test_index::{exact_top, index_of, weighted};
     use super::*;
@@ -931,7 +931,14 @@ mod tests {
             )
             .unwrap();
 
-        add_scores(&searcher, &added, &searcher, TANTIVY_K1, &mut top).unwrap();
+        add_scores(
+            &TermLookups::new(&searcher),
+            &added,
+            &searcher,
+            TANTIVY_K1,
+            &mut top,
+        )
+        .unwrap();
 
         let whole: Vec<WeightedTerm> = searched.iter().chain(&added).cloned().collect();
         let mut expected = tantivy_top(&searcher, &whole, 2_000);
@@ -970,7 +977,8 @@ mod tests {
             assert_eq!(ranked.len(), 50);
 
             for (ranked_score, address) in ranked {
-                let alone = score_document(&searcher, &terms, &searcher, k1, address).unwrap();
+                let lookups = TermLookups::new(&searcher);
+                let alone = score_document(&lookups, &terms, &searcher, k1, address).unwrap();
                 assert!(
                     (alone - ranked_score).abs() < 1e-4,
                     "{alone} against {ranked_score} at {address:?}, {documents_per_segment} per segment"

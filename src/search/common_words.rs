@@ -20,10 +20,11 @@
 //! scored whole.
 
 use tantivy::query::Bm25StatisticsProvider;
-use tantivy::{DocAddress, Score, Searcher};
+use tantivy::{DocAddress, Score};
 
 use super::accumulator::{add_clause_scores, clauses_of, Clause, ScoreBuffers, WeightedTerm};
 use super::query::ContentFilters;
+use super::term_lookups::TermLookups;
 
 /// When a word is common, and how large the pool of candidates is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,7 +58,7 @@ impl ScoreBuffers {
     #[allow(clippy::too_many_arguments)]
     pub fn top_documents_in_two_phases(
         &self,
-        searcher: &Searcher,
+        lookups: &TermLookups<'_>,
         terms: &[WeightedTerm],
         statistics: &dyn Bm25StatisticsProvider,
         k1: Score,
@@ -72,14 +73,14 @@ impl ScoreBuffers {
             .iter()
             .partition(|clause| clause.doc_freq >= common_from);
         if common.is_empty() || selective.is_empty() {
-            return self.top_of_clauses(searcher, &every_clause, filters, limit);
+            return self.top_of_clauses(lookups, &every_clause, filters, limit);
         }
         let pool = limit.saturating_mul(split.pool_factor.max(1));
-        let mut top = self.top_of_clauses(searcher, &selective, filters, pool)?;
+        let mut top = self.top_of_clauses(lookups, &selective, filters, pool)?;
         if top.len() < pool {
-            return self.top_of_clauses(searcher, &every_clause, filters, limit);
+            return self.top_of_clauses(lookups, &every_clause, filters, limit);
         }
-        add_clause_scores(searcher, &common, &mut top)?;
+        add_clause_scores(lookups, &common, &mut top)?;
         top.truncate(limit);
         Ok(top)
     }
@@ -87,7 +88,7 @@ impl ScoreBuffers {
 
 #[cfg(test)]
 mod tests {
-    use tantivy::{DocId, Index};
+    use tantivy::{DocId, Index, Searcher};
 
     use super::*;
     use crate::search::accumulator::test_index::{exact_top, index_of, weighted, TANTIVY_K1};
@@ -100,7 +101,7 @@ mod tests {
     ) -> Vec<(Score, DocAddress)> {
         ScoreBuffers::default()
             .top_documents_in_two_phases(
-                searcher,
+                &TermLookups::new(searcher),
                 terms,
                 searcher,
                 TANTIVY_K1,

@@ -5,9 +5,10 @@
 //! stored text again would cost a pass over the whole body per hit.
 
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocAddress, DocSet, Searcher, Term};
+use tantivy::{DocAddress, DocSet, Term};
 
 use super::index::IndexError;
+use super::term_lookups::TermLookups;
 use super::terms::scoped;
 use super::words::{ResolvedWord, TextFields};
 
@@ -46,7 +47,7 @@ const FIELDS_MOST_LIKELY_FIRST: [usize; 3] = [2, 1, 0];
 /// Looks up each index term of `words` (and the prefix, when there is one) in the
 /// document at `address`.
 pub(crate) fn find_matches(
-    searcher: &Searcher,
+    lookups: &TermLookups<'_>,
     address: DocAddress,
     scope: &str,
     words: &[ResolvedWord],
@@ -54,25 +55,17 @@ pub(crate) fn find_matches(
     text_fields: &TextFields,
     prefix_opt: Option<(Field, &str)>,
 ) -> Result<DocumentMatches, IndexError> {
-    let segment_reader = searcher.segment_reader(address.segment_ord);
-    let mut inverted_indexes = Vec::with_capacity(text_fields.len());
-    for (field, _) in text_fields {
-        inverted_indexes.push(segment_reader.inverted_index(*field)?);
-    }
-    let contains =
-        |inverted_index: &tantivy::InvertedIndexReader, term: &Term| -> Result<bool, IndexError> {
-            let postings = inverted_index
-                .read_postings(term, IndexRecordOption::Basic)
-                .map_err(tantivy::TantivyError::from)?;
-            let Some(mut postings) = postings else {
-                return Ok(false);
-            };
-            // Postings start on their first document; `seek` may only move forward.
-            if postings.doc() < address.doc_id {
-                postings.seek(address.doc_id);
-            }
-            Ok(postings.doc() == address.doc_id)
+    let contains = |term: &Term| -> Result<bool, IndexError> {
+        let postings = lookups.postings(address.segment_ord, term, IndexRecordOption::Basic)?;
+        let Some(mut postings) = postings else {
+            return Ok(false);
         };
+        // Postings start on their first document; `seek` may only move forward.
+        if postings.doc() < address.doc_id {
+            postings.seek(address.doc_id);
+        }
+        Ok(postings.doc() == address.doc_id)
+    };
 
     let mut terms = Vec::with_capacity(words.len());
     for word in words {
@@ -93,20 +86,17 @@ pub(crate) fn find_matches(
                     continue;
                 }
                 let term = Term::from_field_text(*field, &scoped_term);
-                found = contains(&inverted_indexes[slot], &term)?;
+                found = contains(&term)?;
             }
             found_terms.push(found);
         }
         terms.push(found_terms);
     }
     let prefix = match prefix_opt {
-        Some((prefixes_field, prefix)) => {
-            let inverted_index = segment_reader.inverted_index(prefixes_field)?;
-            contains(
-                &inverted_index,
-                &Term::from_field_text(prefixes_field, &scoped(scope, prefix)),
-            )?
-        }
+        Some((prefixes_field, prefix)) => contains(&Term::from_field_text(
+            prefixes_field,
+            &scoped(scope, prefix),
+        ))?,
         None => false,
     };
     Ok(DocumentMatches { terms, prefix })

@@ -20,6 +20,7 @@ pub mod serving;
 pub mod snippet;
 mod statistics;
 mod term_list;
+mod term_lookups;
 mod terms;
 mod words;
 pub mod writer;

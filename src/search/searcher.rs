@@ -22,6 +22,7 @@ use super::schema::ContentSchema;
 use super::serving::{ServedGeneration, ServingIndex};
 use super::snippet::{best_passage, MatchTargets};
 use super::statistics::{TenantStatistics, TenantTotalsCache};
+use super::term_lookups::TermLookups;
 use super::terms::{scope_of, scoped};
 use super::words::{resolve_words, ResolvedWord, TextFields};
 use crate::text::analysis::Analyzer;
@@ -74,6 +75,8 @@ pub struct ContentSearcher {
 /// What one search works with once the query words are resolved.
 struct SearchContext<'search> {
     searcher: &'search Searcher,
+    /// The searcher's term dictionary, each term looked up once.
+    lookups: &'search TermLookups<'search>,
     query: &'search ContentQuery,
     scope: String,
     text_fields: TextFields,
@@ -144,12 +147,13 @@ impl ContentSearcher {
             &query.tenant,
         )?;
         let total_docs = totals.documents.max(1) as f32;
+        let lookups = TermLookups::new(&searcher);
         let statistics = TenantStatistics {
-            searcher: &searcher,
+            lookups: &lookups,
             totals,
         };
         let words = resolve_words(
-            &searcher,
+            &lookups,
             query,
             &scope,
             &text_fields,
@@ -159,6 +163,7 @@ impl ContentSearcher {
         )?;
         let context = SearchContext {
             searcher: &searcher,
+            lookups: &lookups,
             query,
             scope,
             text_fields,
@@ -175,7 +180,7 @@ impl ContentSearcher {
         // excluded documents (a customer's completed lessons) are passed over.
         let candidates = query.limit * 3 + 5 + query.excluded.len().min(MAX_EXTRA_CANDIDATES);
         let mut top_docs = self.score_buffers.top_documents_in_two_phases(
-            &searcher,
+            &lookups,
             &scoring_terms,
             &statistics,
             self.tuning.bm25_k1,
@@ -190,7 +195,7 @@ impl ContentSearcher {
         let re_ranking_terms = self.re_ranking_terms(&context);
         if !re_ranking_terms.is_empty() {
             add_scores(
-                &searcher,
+                &lookups,
                 &re_ranking_terms,
                 &statistics,
                 self.tuning.bm25_k1,
@@ -296,7 +301,7 @@ impl ContentSearcher {
         }
         let mut score = 0.0;
         for clauses in clause_lists.into_iter().chain([unscored.as_slice()]) {
-            score += score_document(context.searcher, clauses, statistics, k1, address)?;
+            score += score_document(context.lookups, clauses, statistics, k1, address)?;
         }
         Ok(score)
     }
@@ -306,7 +311,7 @@ impl ContentSearcher {
     /// the index has none of them).
     fn scoring_terms(&self, context: &SearchContext<'_>) -> Result<Vec<WeightedTerm>, IndexError> {
         let fields = self.schema.fields;
-        let searcher = context.searcher;
+        let lookups = context.lookups;
         let mut clauses: Vec<WeightedTerm> = Vec::new();
         for word in context.words.iter() {
             if word.is_scored {
@@ -317,7 +322,7 @@ impl ContentSearcher {
         let mut pairs = Vec::with_capacity(context.query.pairs.len());
         for pair in &context.query.pairs {
             let term = Term::from_field_text(fields.pairs, &scoped(&context.scope, pair));
-            let doc_freq = searcher.doc_freq(&term)?;
+            let doc_freq = lookups.doc_freq(&term)?;
             if doc_freq > 0 {
                 pairs.push((doc_freq, term));
             }
@@ -331,7 +336,7 @@ impl ContentSearcher {
         }
         if let Some(prefix) = &context.query.prefix {
             let term = Term::from_field_text(fields.prefixes, &scoped(&context.scope, prefix));
-            if searcher.doc_freq(&term)? > 0 {
+            if lookups.doc_freq(&term)? > 0 {
                 clauses.push(WeightedTerm {
                     term,
                     boost: self.tuning.prefix_boost,
@@ -391,7 +396,7 @@ impl ContentSearcher {
     ) -> Result<DocumentMatches, IndexError> {
         let prefixes_field = self.schema.fields.prefixes;
         find_matches(
-            context.searcher,
+            context.lookups,
             address,
             &context.scope,
             &context.words,

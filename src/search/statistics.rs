@@ -13,6 +13,7 @@ use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocSet, Searcher, Term, TERMINATED};
 
+use super::term_lookups::TermLookups;
 use crate::domain::TenantId;
 
 /// Document count and total field lengths of one tenant.
@@ -102,8 +103,9 @@ fn compute_totals(
 }
 
 /// The statistics tantivy's BM25 reads, for one tenant.
-pub(crate) struct TenantStatistics<'searcher> {
-    pub searcher: &'searcher Searcher,
+pub(crate) struct TenantStatistics<'search> {
+    /// Document frequencies come from the search's memo of the term dictionary.
+    pub lookups: &'search TermLookups<'search>,
     pub totals: Arc<TenantTotals>,
 }
 
@@ -111,7 +113,7 @@ impl Bm25StatisticsProvider for TenantStatistics<'_> {
     fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
         match self.totals.tokens.get(&field) {
             Some(tokens) => Ok((*tokens).max(1)),
-            None => Bm25StatisticsProvider::total_num_tokens(self.searcher, field),
+            None => Bm25StatisticsProvider::total_num_tokens(self.lookups.searcher(), field),
         }
     }
 
@@ -120,6 +122,6 @@ impl Bm25StatisticsProvider for TenantStatistics<'_> {
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        self.searcher.doc_freq(term)
+        self.lookups.doc_freq(term)
     }
 }

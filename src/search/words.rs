@@ -14,6 +14,7 @@ use tantivy::{Searcher, Term};
 
 use super::index::IndexError;
 use super::query::{ContentQuery, SearchTuning};
+use super::term_lookups::TermLookups;
 use super::terms::scoped;
 
 /// The text fields a word is searched in, in the order of [`IndexTerm::doc_freqs`]:
@@ -55,7 +56,7 @@ pub(crate) struct ResolvedWord {
 /// Looks every query word up in the index; a word the index does not know is given up
 /// to two close terms (typo tolerance).
 pub(crate) fn resolve_words(
-    searcher: &Searcher,
+    lookups: &TermLookups<'_>,
     query: &ContentQuery,
     scope: &str,
     text_fields: &TextFields,
@@ -66,7 +67,7 @@ pub(crate) fn resolve_words(
     let mut words = Vec::with_capacity(query.terms.len());
     for query_term in &query.terms {
         let as_typed = IndexTerm {
-            doc_freqs: doc_freqs(searcher, text_fields, &scoped(scope, &query_term.term))?,
+            doc_freqs: doc_freqs(lookups, text_fields, &scoped(scope, &query_term.term))?,
             text: query_term.term.clone(),
             weight: 1.0,
         };
@@ -74,7 +75,7 @@ pub(crate) fn resolve_words(
         let mut index_terms = vec![as_typed];
         if best_doc_freq == 0 && query_term.is_being_typed {
             if let Some(prefix) = &query.prefix {
-                best_doc_freq = searcher.doc_freq(&Term::from_field_text(
+                best_doc_freq = lookups.doc_freq(&Term::from_field_text(
                     prefixes_field,
                     &scoped(scope, prefix),
                 ))?;
@@ -89,9 +90,13 @@ pub(crate) fn resolve_words(
             } else {
                 1
             };
-            for correction in
-                typo_corrections(searcher, text_fields, scope, &query_term.term, distance)?
-            {
+            for correction in typo_corrections(
+                lookups.searcher(),
+                text_fields,
+                scope,
+                &query_term.term,
+                distance,
+            )? {
                 best_doc_freq = best_doc_freq.max(max_doc_freq(&correction));
                 index_terms.push(IndexTerm {
                     weight: tuning.typo_weight,
@@ -168,13 +173,13 @@ pub(crate) fn select_scored_words(
 }
 
 fn doc_freqs(
-    searcher: &Searcher,
+    lookups: &TermLookups<'_>,
     text_fields: &TextFields,
     scoped_term: &str,
 ) -> Result<[u64; 3], IndexError> {
     let mut doc_freqs = [0; 3];
     for (slot, (field, _)) in doc_freqs.iter_mut().zip(text_fields) {
-        *slot = searcher.doc_freq(&Term::from_field_text(*field, scoped_term))?;
+        *slot = lookups.doc_freq(&Term::from_field_text(*field, scoped_term))?;
     }
     Ok(doc_freqs)
 }
