@@ -594,12 +594,28 @@ fn nth_highest(values: &[Score], n: usize, buffer: &mut Vec<u32>) -> Score {
 
 /// The largest score of a chunk (scores are never negative).
 ///
-/// Compared as integers: the bits of non-negative floats order like the floats, and an
-/// integer maximum vectorizes where a float one does not (a float `max` must keep the
-/// order of NaN comparisons, so the compiler leaves it scalar).
+/// Kept in eight lanes, each one `if score > lane { score } else { lane }`: that is
+/// exactly what the SSE instruction `maxps` computes, so the compiler turns the lanes
+/// into two of them per eight scores on any x86-64 CPU. A float `max` reduction stays
+/// scalar (it must keep the order of NaN comparisons), and an integer one over the
+/// scores' bits needs SSE4.1 for its `pmaxud`, so on the baseline it took six
+/// instructions per four scores.
 fn chunk_maximum(chunk: &[Score]) -> Score {
-    let max_bits = chunk.iter().map(|score| score.to_bits()).max().unwrap_or(0);
-    Score::from_bits(max_bits)
+    const LANES: usize = 8;
+    let higher = |left: Score, right: Score| if right > left { right } else { left };
+    let mut lanes = [0.0; LANES];
+    let mut blocks = chunk.chunks_exact(LANES);
+    for block in &mut blocks {
+        for (lane, score) in lanes.iter_mut().zip(block) {
+            *lane = higher(*lane, *score);
+        }
+    }
+    let lanes_maximum = lanes.into_iter().fold(0.0, higher);
+    blocks
+        .remainder()
+        .iter()
+        .copied()
+        .fold(lanes_maximum, higher)
 }
 
 /// A min-heap of the best scores seen so far, whose smallest entry is the bar a new
@@ -902,6 +918,20 @@ mod tests {
         assert!(ours
             .iter()
             .all(|(_, address)| !best.contains(&(address.doc_id as usize))));
+    }
+
+    #[test]
+    fn a_chunk_maximum_is_its_highest_score_wherever_it_lies() {
+        assert_eq!(chunk_maximum(&[]), 0.0);
+        for length in [1, 7, 8, 9, 63, 64] {
+            for position in 0..length {
+                let mut chunk: Vec<Score> = (0..length).map(|n| (n % 5) as Score * 0.1).collect();
+                chunk[position] = 3.5;
+
+                assert_eq!(chunk_maximum(&chunk), 3.5, "at {position} of {length}");
+            }
+            assert_eq!(chunk_maximum(&vec![0.0; length]), 0.0);
+        }
     }
 
     #[test]
