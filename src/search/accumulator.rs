@@ -95,11 +95,10 @@ impl ScoreBuffers {
         let mut top = TopScores::new(limit);
         let mut scratch = self.take();
         let mut outcome = Ok(());
-        for (segment_ord, reader) in lookups.searcher().segment_readers().iter().enumerate() {
+        for segment_ord in 0..lookups.searcher().segment_readers().len() as u32 {
             outcome = score_segment(
                 lookups,
-                reader,
-                segment_ord as u32,
+                segment_ord,
                 clauses,
                 filters,
                 &mut scratch,
@@ -397,17 +396,17 @@ impl TermPostings {
     }
 }
 
-/// Scores one segment into `scratch` and offers its documents to `top`; leaves its scores
-/// all zeros.
+/// Scores the segment `segment_ord` into `scratch` and offers its documents to `top`;
+/// leaves its scores all zeros.
 fn score_segment(
     lookups: &TermLookups<'_>,
-    reader: &SegmentReader,
     segment_ord: u32,
     clauses: &[&Clause<'_>],
     filters: &ContentFilters,
     scratch: &mut ScoringScratch,
     top: &mut TopScores,
 ) -> tantivy::Result<()> {
+    let reader = lookups.searcher().segment_reader(segment_ord);
     let Some(filter) = SegmentFilter::new(reader, filters)? else {
         return Ok(());
     };

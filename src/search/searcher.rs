@@ -74,8 +74,7 @@ pub struct ContentSearcher {
 
 /// What one search works with once the query words are resolved.
 struct SearchContext<'search> {
-    searcher: &'search Searcher,
-    /// The searcher's term dictionary, each term looked up once.
+    /// The request's searcher with its term dictionary, each term looked up once.
     lookups: &'search TermLookups<'search>,
     query: &'search ContentQuery,
     scope: String,
@@ -162,7 +161,6 @@ impl ContentSearcher {
             total_docs,
         )?;
         let context = SearchContext {
-            searcher: &searcher,
             lookups: &lookups,
             query,
             scope,
@@ -422,7 +420,11 @@ impl ContentSearcher {
     ) -> Result<SearchHit, IndexError> {
         let stored = match stored {
             Some(stored) => stored,
-            None => load_stored(context.searcher, self.schema.fields.source, address)?,
+            None => load_stored(
+                context.lookups.searcher(),
+                self.schema.fields.source,
+                address,
+            )?,
         };
         let mut matched_terms: Vec<String> = Vec::new();
         for (word, found_terms) in context.words.iter().zip(&matches.terms) {
