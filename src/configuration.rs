@@ -51,6 +51,8 @@ pub struct ServerSettings {
     pub port: u16,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Whether HTTP workers run as batch threads (`thread_scheduling.rs`).
+    pub batch_scheduled_workers: bool,
     pub suggest_body_limit_bytes: usize,
     pub json_body_limit_bytes: usize,
     pub bulk_body_limit_bytes: usize,

@@ -25,6 +25,7 @@ pub mod suggest;
 pub mod sync;
 pub mod telemetry;
 pub mod text;
+pub mod thread_scheduling;
 pub mod tracked_links;
 pub mod training;
 pub mod webhooks;

@@ -41,6 +41,7 @@ use crate::suggest::SuggestService;
 use crate::sync::scheduler::spawn_periodic_sync;
 use crate::sync::state::SyncState;
 use crate::sync::SyncService;
+use crate::thread_scheduling::run_as_batch_thread;
 use crate::tracked_links::LinkSigner;
 use crate::training::{TrainingSettings, TrainingStore};
 use crate::webhooks::deliveries::DeliveryLog;
@@ -231,7 +232,14 @@ impl Application {
         let port = listener.local_addr()?.port();
         let keys_data = web::Data::new(keys);
         let metrics_data = web::Data::new(metrics);
+        let batch_scheduled_workers = settings.server.batch_scheduled_workers;
         let mut server = HttpServer::new(move || {
+            // Runs on each worker thread as it starts.
+            if batch_scheduled_workers {
+                if let Err(error) = run_as_batch_thread() {
+                    tracing::warn!(%error, "http worker left to the default scheduling policy");
+                }
+            }
             App::new()
                 .wrap(from_fn(record_request_metrics))
                 .wrap(from_fn(cors))

@@ -1,4 +1,4 @@
-//! `/healthz` and `/readyz`.
+//! `/healthz` and `/readyz`, and the threads that answer them.
 
 use reqwest::StatusCode;
 
@@ -122,4 +122,42 @@ async fn readyz_counts_the_demo_catalog_once_it_is_loaded() {
         Some(catalog_lines as u64),
         "{report}"
     );
+}
+
+/// The scheduling policy of each thread of this process whose name starts with `prefix`
+/// (`/proc/self/task/*/stat`, field 41).
+#[cfg(target_os = "linux")]
+fn scheduling_policies_of_threads(prefix: &str) -> Vec<u32> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // the thread has ended
+        };
+        let (Some(name_start), Some(name_end)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[name_start + 1..name_end].starts_with(prefix) {
+            continue;
+        }
+        // The fields after the name start at field 3; the policy is field 41.
+        let policy = stat[name_end + 1..].split_whitespace().nth(38).unwrap();
+        policies.push(policy.parse().unwrap());
+    }
+    policies
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_http_workers_run_as_batch_threads() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act: answered by a worker that has started
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    const SCHED_BATCH: u32 = 3;
+    let policies = scheduling_policies_of_threads("actix-server wo");
+    assert!(policies.contains(&SCHED_BATCH), "{policies:?}");
 }
