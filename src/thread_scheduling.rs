@@ -7,7 +7,7 @@
 //! batch thread's wakeup preempts no one: the worker gets a core when a search thread
 //! waits or at the scheduler's next tick, and then answers every response and reads
 //! every request that is ready. On the benchmark machine that served 8% more typing
-//! requests a second at 6% less CPU each (medians of twelve interleaved pairs;
+//! requests a second at 6% less CPU each (medians of twenty interleaved pairs;
 //! benches/BENCHMARKS.md, "Fifteenth run"). On an idle core a worker still runs at once,
 //! so one typist waits no longer.
 
