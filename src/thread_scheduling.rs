@@ -9,7 +9,10 @@
 //! every request that is ready. On the benchmark machine that served 8% more typing
 //! requests a second at 6% less CPU each (medians of twenty interleaved pairs;
 //! benches/BENCHMARKS.md, "Fifteenth run"). On an idle core a worker still runs at once,
-//! so one typist waits no longer.
+//! so one typist waits no longer. But a worker woken while both cores are busy may wait
+//! for the scheduler's tick: with events flowing at 2,000/s, suggest's p99 at 1,000 req/s
+//! rose by a median 24.9% against 11.4% without (three runs each; the events benchmark
+//! allows 20%). So `server.batch_scheduled_workers` is off by default.
 
 /// Makes the calling thread a batch thread (Linux's `SCHED_BATCH`; elsewhere nothing
 /// changes). Any thread may do this for itself without privileges; the error is the

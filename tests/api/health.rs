@@ -2,7 +2,9 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{article, spawn_app, spawn_app_with_demo, spawn_app_with_redis_down_and};
+use crate::helpers::{
+    article, spawn_app, spawn_app_with, spawn_app_with_demo, spawn_app_with_redis_down_and,
+};
 
 #[tokio::test]
 async fn healthz_answers_200_without_a_key() {
@@ -148,9 +150,9 @@ fn scheduling_policies_of_threads(prefix: &str) -> Vec<u32> {
 
 #[cfg(target_os = "linux")]
 #[tokio::test]
-async fn the_http_workers_run_as_batch_threads() {
+async fn with_batch_scheduled_workers_the_http_workers_run_as_batch_threads() {
     // Arrange
-    let app = spawn_app().await;
+    let app = spawn_app_with(|settings| settings.server.batch_scheduled_workers = true).await;
 
     // Act: answered by a worker that has started
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
