@@ -1,5 +1,5 @@
-//! How the kernel schedules deflect's HTTP workers: as batch threads, so that waking one
-//! does not take a core from a search that is running.
+//! How the kernel may schedule deflect's HTTP workers (`server.batch_scheduled_workers`):
+//! as batch threads, so that waking one does not take a core from a running search.
 //!
 //! Under load on a small machine, every answered search woke the HTTP worker waiting for
 //! it, and the kernel gave that worker the core of a search thread at once: about one
