@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::thread_scheduling::WorkerScheduling;
+
 use crate::events::feedback::FeedbackSettings;
 use crate::search::query::SearchTuning;
 use crate::search::writer::WriterOptions;
@@ -51,8 +53,8 @@ pub struct ServerSettings {
     pub port: u16,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
-    /// Whether HTTP workers run as batch threads (`thread_scheduling.rs`).
-    pub batch_scheduled_workers: bool,
+    /// How the kernel schedules the HTTP workers (`thread_scheduling.rs`).
+    pub worker_scheduling: WorkerScheduling,
     pub suggest_body_limit_bytes: usize,
     pub json_body_limit_bytes: usize,
     pub bulk_body_limit_bytes: usize,
@@ -336,6 +338,10 @@ mod tests {
         let settings = load_settings(&repository_config(), None).unwrap();
         assert_eq!(settings.search.default_limit, 3);
         assert!(settings.tenants.contains_key("demo"));
+        assert_eq!(
+            settings.server.worker_scheduling,
+            WorkerScheduling::BatchWhileSearchesQueue
+        );
     }
 
     #[test]

@@ -5,13 +5,17 @@
 //! caches and per-thread analysis memo are cold. A few long-lived threads stay warm, and
 //! their number is also the bound on concurrent searches: more searches than cores only
 //! steal each other's CPU. Waiting searches queue here, in arrival order, without
-//! holding a thread.
+//! holding a thread. Whether they do is what an HTTP worker follows to choose its
+//! scheduling policy (`thread_scheduling.rs`).
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
+
+use crate::thread_scheduling::on_search_sent;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -28,6 +32,9 @@ pub enum SearchThreadError {
 #[derive(Clone)]
 pub struct SearchThreads {
     jobs: Sender<Job>,
+    thread_count: usize,
+    /// Searches sent and not yet finished.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl SearchThreads {
@@ -35,13 +42,19 @@ impl SearchThreads {
     pub fn start(count: usize) -> std::io::Result<SearchThreads> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        for number in 0..count.max(1) {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let thread_count = count.max(1);
+        for number in 0..thread_count {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("deflect-search-{number}"))
                 .spawn(move || run_jobs(&queue))?;
         }
-        Ok(SearchThreads { jobs })
+        Ok(SearchThreads {
+            jobs,
+            thread_count,
+            in_flight,
+        })
     }
 
     /// Starts one thread per core.
@@ -58,16 +71,24 @@ impl SearchThreads {
     {
         let span = tracing::Span::current();
         let (result_sender, result) = oneshot::channel();
+        let in_flight = self.in_flight.clone();
         let job: Job = Box::new(move || {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| span.in_scope(work)));
+            // Counted out before the caller wakes: the next search it sends must not find
+            // this one still running.
+            in_flight.fetch_sub(1, Ordering::Relaxed);
             // A panicking search drops `result_sender`: the caller gets an error and
             // the thread lives on.
-            if let Ok(value) = std::panic::catch_unwind(AssertUnwindSafe(|| span.in_scope(work))) {
+            if let Ok(value) = outcome {
                 let _ = result_sender.send(value);
             }
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| SearchThreadError::Stopped)?;
+        let in_flight_before = self.in_flight.fetch_add(1, Ordering::Relaxed);
+        on_search_sent(in_flight_before >= self.thread_count);
+        if self.jobs.send(job).is_err() {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return Err(SearchThreadError::Stopped);
+        }
         result.await.map_err(|_| SearchThreadError::Panicked)
     }
 }

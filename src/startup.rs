@@ -41,7 +41,6 @@ use crate::suggest::SuggestService;
 use crate::sync::scheduler::spawn_periodic_sync;
 use crate::sync::state::SyncState;
 use crate::sync::SyncService;
-use crate::thread_scheduling::run_as_batch_thread;
 use crate::tracked_links::LinkSigner;
 use crate::training::{TrainingSettings, TrainingStore};
 use crate::webhooks::deliveries::DeliveryLog;
@@ -232,13 +231,11 @@ impl Application {
         let port = listener.local_addr()?.port();
         let keys_data = web::Data::new(keys);
         let metrics_data = web::Data::new(metrics);
-        let batch_scheduled_workers = settings.server.batch_scheduled_workers;
+        let worker_scheduling = settings.server.worker_scheduling;
         let mut server = HttpServer::new(move || {
             // Runs on each worker thread as it starts.
-            if batch_scheduled_workers {
-                if let Err(error) = run_as_batch_thread() {
-                    tracing::warn!(%error, "http worker left to the default scheduling policy");
-                }
+            if let Err(error) = worker_scheduling.apply_to_this_worker() {
+                tracing::warn!(%error, "http worker left to the default scheduling policy");
             }
             App::new()
                 .wrap(from_fn(record_request_metrics))

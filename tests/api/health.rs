@@ -1,5 +1,6 @@
 //! `/healthz` and `/readyz`, and the threads that answer them.
 
+use deflect::thread_scheduling::WorkerScheduling;
 use reqwest::StatusCode;
 
 use crate::helpers::{
@@ -150,9 +151,12 @@ fn scheduling_policies_of_threads(prefix: &str) -> Vec<libc::c_int> {
 
 #[cfg(target_os = "linux")]
 #[tokio::test]
-async fn with_batch_scheduled_workers_the_http_workers_run_as_batch_threads() {
+async fn with_batch_worker_scheduling_the_http_workers_run_as_batch_threads() {
     // Arrange
-    let app = spawn_app_with(|settings| settings.server.batch_scheduled_workers = true).await;
+    let app = spawn_app_with(|settings| {
+        settings.server.worker_scheduling = WorkerScheduling::Batch;
+    })
+    .await;
 
     // Act: answered by a worker that has started
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
