@@ -10,12 +10,11 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::thread_scheduling::WorkerScheduling;
-
 use crate::events::feedback::FeedbackSettings;
 use crate::search::query::SearchTuning;
 use crate::search::writer::WriterOptions;
 use crate::sync::{SourceSettings, SyncSettings};
+use crate::thread_scheduling::WorkerScheduling;
 use crate::training::{LmsSettings, TrainingSettings};
 use crate::webhooks::settings::{
     FreshdeskSettings, GenericWebhookSettings, WebhookSettings, ZendeskSettings,

@@ -15,12 +15,13 @@
 //! are busy may wait for the tick, and with events flowing suggest's p99 at 1,000 req/s
 //! rose by a median 24.9% against 11.4% as ordinary threads (the events benchmark allows
 //! 20%). So by default a worker is a batch thread only while searches queue: while most
-//! of the searches it sends find every search thread busy. At saturation nearly all do;
-//! at 1,000 req/s on 2 cores about one in ten does. Each search sent moves a running
-//! share of such searches ([`SHARE_STEP`]); the worker becomes a batch thread when that
-//! share reaches [`ENTER_BATCH_AT_SHARE`] and an ordinary one again when it falls to
-//! [`LEAVE_BATCH_AT_SHARE`], so a short burst does not switch it and neither does a
-//! moment's lull at saturation (a batch worker runs exactly when a search thread has run
+//! of the searches it sends find every search thread busy. At saturation nearly all do,
+//! at 1,000 req/s few do (on 2 cores, workers sampled every 50 ms were batch threads in
+//! all samples at saturation and in 1 of about 270 at 1,000 req/s). Each search sent
+//! moves a running share of such searches ([`SHARE_STEP`]); the worker becomes a batch
+//! thread when that share reaches [`ENTER_BATCH_AT_SHARE`] and an ordinary one again
+//! when it falls to [`LEAVE_BATCH_AT_SHARE`], so a short burst does not switch it and
+//! neither does a moment's lull at saturation (a batch worker runs exactly when a search thread has run
 //! out of work, so some of its searches find one idle even then). On the benchmark
 //! machine that kept the batch workers' gain at saturation (+7.9%, sixteen interleaved
 //! pairs), and in the events benchmark suggest's p99 rose by a median 15.6% (ordinary
