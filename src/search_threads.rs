@@ -17,7 +17,8 @@ use tokio::sync::oneshot;
 
 use crate::thread_scheduling::on_search_sent;
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
+/// A search, given the count of searches in flight to count itself out of.
+type Job = Box<dyn FnOnce(&AtomicUsize) + Send + 'static>;
 
 /// Why a search did not come back.
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +47,10 @@ impl SearchThreads {
         let thread_count = count.max(1);
         for number in 0..thread_count {
             let queue = queue.clone();
+            let in_flight = in_flight.clone();
             std::thread::Builder::new()
                 .name(format!("deflect-search-{number}"))
-                .spawn(move || run_jobs(&queue))?;
+                .spawn(move || run_jobs(&queue, &in_flight))?;
         }
         Ok(SearchThreads {
             jobs,
@@ -71,8 +73,7 @@ impl SearchThreads {
     {
         let span = tracing::Span::current();
         let (result_sender, result) = oneshot::channel();
-        let in_flight = self.in_flight.clone();
-        let job: Job = Box::new(move || {
+        let job: Job = Box::new(move |in_flight| {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| span.in_scope(work)));
             // Counted out before the caller wakes: the next search it sends must not find
             // this one still running.
@@ -93,7 +94,7 @@ impl SearchThreads {
     }
 }
 
-fn run_jobs(queue: &Mutex<Receiver<Job>>) {
+fn run_jobs(queue: &Mutex<Receiver<Job>>, in_flight: &AtomicUsize) {
     loop {
         // The lock is held only while waiting for the next job, never while running it.
         let next = match queue.lock() {
@@ -101,7 +102,7 @@ fn run_jobs(queue: &Mutex<Receiver<Job>>) {
             Err(poisoned) => poisoned.into_inner().recv(),
         };
         match next {
-            Ok(job) => job(),
+            Ok(job) => job(in_flight),
             // Every handle is gone.
             Err(_) => return,
         }
