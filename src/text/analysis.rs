@@ -10,7 +10,7 @@
 //! field holds English and German articles, each stemmed by its own rules.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
@@ -18,6 +18,8 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
 use super::language::Language;
+pub use super::word_memo::AnalysedWordRef;
+use super::word_memo::WordMemo;
 
 /// Words longer than this are not words (hashes, base64, pasted logs) and are skipped.
 pub const MAX_WORD_CHARS: usize = 40;
@@ -236,8 +238,8 @@ pub struct AnalysedWord {
 /// The rules that turn a word into an index term for one language.
 pub struct Analyzer {
     language: Language,
-    /// Position of `language` in `ALL_LANGUAGES`: its part of the per-thread memo.
-    slot: usize,
+    /// Position of `language` in `ALL_LANGUAGES`: its words' key in the per-thread memo.
+    slot: u8,
     stop_words: HashSet<String>,
     stemmer: Option<Stemmer>,
 }
@@ -265,7 +267,7 @@ impl Analyzer {
             .collect();
         Analyzer {
             language,
-            slot: language_slot(language),
+            slot: u8::try_from(language_slot(language)).expect("fewer than 256 languages"),
             stop_words,
             stemmer: stemming_algorithm(language).map(Stemmer::create),
         }
@@ -287,11 +289,14 @@ impl Analyzer {
 
     /// Returns the index term of a word and whether it is a stop word.
     ///
-    /// Results are remembered per thread: indexing and snippets analyse the same few
-    /// thousand words over and over, and stemming plus Unicode folding cost far more
-    /// than a hash lookup.
+    /// Results are remembered per thread ([`WordMemo`]): indexing and snippets analyse
+    /// the same few thousand words over and over, and stemming plus Unicode folding cost
+    /// far more than a hash lookup.
     pub fn analyse_word(&self, surface: &str) -> AnalysedWord {
-        self.with_analysed_word(surface, AnalysedWord::clone)
+        self.with_analysed_word(surface, |analysed| AnalysedWord {
+            term: analysed.term.to_owned(),
+            is_stop_word: analysed.is_stop_word,
+        })
     }
 
     /// Calls `use_word` with the analysis of a word, without copying it out of the
@@ -299,24 +304,15 @@ impl Analyzer {
     pub fn with_analysed_word<R>(
         &self,
         surface: &str,
-        use_word: impl FnOnce(&AnalysedWord) -> R,
+        use_word: impl FnOnce(AnalysedWordRef<'_>) -> R,
     ) -> R {
-        TERM_MEMO.with(|memo| {
-            let mut memo = memo.borrow_mut();
-            let language_memo = &mut memo[self.slot];
-            if let Some(analysed) = language_memo.get(surface) {
-                return use_word(analysed);
-            }
-            let analysed = AnalysedWord {
-                term: self.stem_and_fold(surface),
-                is_stop_word: self.look_up_stop_word(surface),
-            };
-            if language_memo.len() >= MAX_MEMO_ENTRIES_PER_LANGUAGE {
-                language_memo.clear();
-            }
-            let result = use_word(&analysed);
-            language_memo.insert(surface.to_owned(), analysed);
-            result
+        WORD_MEMO.with(|memo| {
+            memo.borrow_mut().analysed(
+                self.slot,
+                surface,
+                || (self.stem_and_fold(surface), self.look_up_stop_word(surface)),
+                use_word,
+            )
         })
     }
 
@@ -369,7 +365,7 @@ impl Analyzer {
         for_each_word(text, |word| {
             self.with_analysed_word(word.surface, |analysed| {
                 term.clear();
-                term.push_str(&analysed.term);
+                term.push_str(analysed.term);
             });
             words_seen += 1;
             if let Some(previous_end) = previous_end {
@@ -397,19 +393,9 @@ impl Analyzer {
     }
 }
 
-/// The memo of [`Analyzer::term`] is emptied when one language's part reaches this size,
-/// which bounds its memory (a few MB per thread) whatever text comes in.
-const MAX_MEMO_ENTRIES_PER_LANGUAGE: usize = 50_000;
-
-/// Surface word -> its analysis. foldhash: several times faster than the standard
-/// hasher on short words, and randomly seeded per process, so customer text cannot be
-/// crafted to collide.
-type MemoMap = HashMap<String, AnalysedWord, foldhash::fast::RandomState>;
-
 thread_local! {
-    /// One map per entry of `ALL_LANGUAGES`.
-    static TERM_MEMO: std::cell::RefCell<Vec<MemoMap>> =
-        std::cell::RefCell::new(vec![MemoMap::default(); ALL_LANGUAGES.len()]);
+    /// Every language's analysed words on this thread.
+    static WORD_MEMO: std::cell::RefCell<WordMemo> = std::cell::RefCell::new(WordMemo::default());
 }
 
 /// Characters that end a sentence, a list item or a line: word pairs never span them.

@@ -8,3 +8,4 @@ pub mod html;
 pub mod language;
 pub mod normalizer;
 pub mod sections;
+mod word_memo;
