@@ -423,7 +423,7 @@ pub fn pair_term(first: &str, second: &str) -> String {
     pair
 }
 
-/// Every language deflect analyses, in the order of the per-thread memo's parts.
+/// Every language deflect analyses; a language's position is its key in the per-thread memo.
 pub(crate) const ALL_LANGUAGES: [Language; 8] = [
     Language::English,
     Language::German,
