@@ -81,17 +81,15 @@ pub fn on_search_sent(found_every_search_thread_busy: bool) {
     let Some(mut follower) = QUEUE_FOLLOWER.get() else {
         return;
     };
-    let Some(policy) = follower.observe(found_every_search_thread_busy) else {
-        QUEUE_FOLLOWER.set(Some(follower));
+    let switch = follower.observe(found_every_search_thread_busy);
+    QUEUE_FOLLOWER.set(Some(follower));
+    let Some(policy) = switch else {
         return;
     };
-    match set_own_policy(policy) {
-        Ok(()) => QUEUE_FOLLOWER.set(Some(follower)),
-        Err(error) => {
-            // Once refused, always refused: stop asking.
-            tracing::warn!(%error, "http worker left to its scheduling policy");
-            QUEUE_FOLLOWER.set(None);
-        }
+    if let Err(error) = set_own_policy(policy) {
+        // Once refused, always refused: stop asking.
+        tracing::warn!(%error, "http worker left to its scheduling policy");
+        QUEUE_FOLLOWER.set(None);
     }
 }
 

@@ -68,6 +68,12 @@ impl Entry {
     }
 }
 
+/// Returns the memo's hash of a surface word of one language: the same on look-up and
+/// when the table grows and places its entries again.
+fn hash_of(hasher: &foldhash::fast::RandomState, language_slot: u8, surface: &str) -> u64 {
+    hasher.hash_one((language_slot, surface))
+}
+
 /// Surface word (per language) -> its analysis.
 #[derive(Default)]
 pub(crate) struct WordMemo {
@@ -90,7 +96,7 @@ impl WordMemo {
         use_word: impl FnOnce(AnalysedWordRef<'_>) -> R,
     ) -> R {
         debug_assert!(language_slot <= LANGUAGE_BITS);
-        let hash = self.hasher.hash_one((language_slot, surface));
+        let hash = hash_of(&self.hasher, language_slot, surface);
         let is_this_word = |entry: &Entry| {
             entry.language_slot() == language_slot && entry.surface(&self.text) == surface
         };
@@ -143,7 +149,7 @@ impl WordMemo {
         }
         let (text, hasher) = (&self.text, &self.hasher);
         self.entries.insert_unique(hash, entry, |stored| {
-            hasher.hash_one((stored.language_slot(), stored.surface(text)))
+            hash_of(hasher, stored.language_slot(), stored.surface(text))
         });
         Some(entry)
     }
