@@ -14,6 +14,8 @@ pub mod metrics;
 pub mod middleware;
 pub mod ndjson;
 pub mod outbox;
+#[cfg(test)]
+mod proptest_settings;
 pub mod redis_connection;
 pub mod redis_probe;
 pub mod reindex;

@@ -287,7 +287,10 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        #![proptest_config(ProptestConfig {
+            cases: 2_000,
+            ..crate::proptest_settings::regressions_kept_in_tests()
+        })]
 
         #[test]
         fn no_altered_token_verifies(position in any::<usize>(), replacement in "[A-Za-z0-9_.-]") {

@@ -197,6 +197,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_settings::regressions_kept_in_tests())]
+
         #[test]
         fn no_address_of_a_private_ipv4_range_is_public(host in any::<u32>(), range in 0usize..6) {
             let (network, prefix): (u32, u32) = [

@@ -296,6 +296,8 @@ mod tests {
     use crate::text::language::Language;
 
     proptest! {
+        #![proptest_config(crate::proptest_settings::regressions_kept_in_tests())]
+
         #[test]
         fn reading_until_the_passage_is_found_cuts_the_passage_of_the_whole_text(
             words in proptest::collection::vec(

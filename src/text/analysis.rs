@@ -534,6 +534,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(crate::proptest_settings::regressions_kept_in_tests())]
+
         #[test]
         fn the_fast_word_splitter_agrees_with_its_definition(
             text in "[a-zA-Z0-9 '’.,\\-éßÜ密码ー٣\n\u{200B}]{0,60}"

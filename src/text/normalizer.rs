@@ -333,6 +333,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_settings::regressions_kept_in_tests())]
+
         #[test]
         fn normalizing_never_panics_and_respects_the_cap(raw in ".{0,3000}", cap in 1usize..400) {
             let normalized = normalize_draft(&raw, cap);

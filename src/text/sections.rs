@@ -240,6 +240,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_settings::regressions_kept_in_tests())]
+
         #[test]
         fn every_section_offset_points_at_its_title_in_the_text(
             blocks in proptest::collection::vec(

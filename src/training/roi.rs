@@ -511,6 +511,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_settings::regressions_kept_in_tests())]
+
         #[test]
         fn every_active_customer_is_in_exactly_one_cohort_and_unlisted_tickets_in_neither(
             customers in proptest::collection::vec(("[a-f]{1,2}", any::<bool>(), any::<bool>(), 0i64..5), 0..40),

@@ -789,7 +789,10 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(10_000))]
+        #![proptest_config(ProptestConfig {
+            cases: 10_000,
+            ..crate::proptest_settings::regressions_kept_in_tests()
+        })]
 
         #[test]
         fn no_forged_zendesk_delivery_is_accepted(
