@@ -19,7 +19,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::language::Language;
 pub use super::word_memo::AnalysedWordRef;
-use super::word_memo::WordMemo;
+use super::word_memo::{WordMemo, MAX_LANGUAGES};
 
 /// Words longer than this are not words (hashes, base64, pasted logs) and are skipped.
 pub const MAX_WORD_CHARS: usize = 40;
@@ -267,7 +267,8 @@ impl Analyzer {
             .collect();
         Analyzer {
             language,
-            slot: u8::try_from(language_slot(language)).expect("fewer than 256 languages"),
+            slot: u8::try_from(language_slot(language))
+                .expect("fewer languages than MAX_LANGUAGES"),
             stop_words,
             stemmer: stemming_algorithm(language).map(Stemmer::create),
         }
@@ -434,6 +435,10 @@ pub(crate) const ALL_LANGUAGES: [Language; 8] = [
     Language::Dutch,
     Language::Unstemmed,
 ];
+
+// A language's slot shares a byte with the memo's flags: more languages than it numbers
+// would turn into flags in a release build.
+const _: () = assert!(ALL_LANGUAGES.len() <= MAX_LANGUAGES);
 
 /// Returns the position of `language` in `ALL_LANGUAGES`.
 fn language_slot(language: Language) -> usize {

@@ -41,6 +41,8 @@ struct Entry {
 }
 
 const LANGUAGE_BITS: u8 = 0b0000_1111;
+/// Languages the memo tells apart: as many as [`LANGUAGE_BITS`] can number.
+pub(crate) const MAX_LANGUAGES: usize = LANGUAGE_BITS as usize + 1;
 const STOP_WORD: u8 = 0b0001_0000;
 const TERM_IS_SURFACE: u8 = 0b0010_0000;
 
